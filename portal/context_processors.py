@@ -1,0 +1,13 @@
+def portal(request):
+    """Tenant, membership and the tenants the user can switch to, for the nav."""
+    ctx = {
+        "tenant": getattr(request, "tenant", None),
+        "membership": getattr(request, "membership", None),
+    }
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and not getattr(request, "is_api", False):
+        ctx["my_memberships"] = user.memberships.select_related("tenant").order_by("tenant__slug")
+    membership = ctx["membership"]
+    ctx["can_write"] = membership is not None and membership.allows("admin")
+    ctx["is_owner"] = membership is not None and membership.allows("owner")
+    return ctx

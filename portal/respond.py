@@ -1,0 +1,100 @@
+"""One way out of every view: full page, HTMX fragment or JSON, chosen by the mount.
+
+- under `/api/v1/` → JSON (never by `Accept`);
+- `request.htmx and not boosted` → the named partial (`template.html#partial`);
+- otherwise the full page (or a 303 redirect after a successful non-secret action).
+"""
+
+import logging
+
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
+from django.template.loader import render_to_string
+
+from portal.errors import ApiError, Invalid
+
+log = logging.getLogger("tessera")
+
+
+def wants_fragment(request) -> bool:
+    htmx = getattr(request, "htmx", None)
+    # A history restore (Back to a pushed URL htmx holds no snapshot of) swaps the answer in as
+    # the whole body, so it needs the full page.
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def _resolve(value):
+    return value() if callable(value) else value
+
+
+def respond(
+    request,
+    template: str | None = None,
+    context=None,
+    *,
+    json=None,
+    status: int = 200,
+    secret: bool = False,
+    redirect: str | None = None,
+    headers: dict | None = None,
+):
+    """Render the result of a view. `context` and `json` may be callables, built only if used.
+
+    `secret=True` marks a response that carries a key: `Cache-Control: no-store`, and never a
+    redirect (the key lives only in this response's body).
+    """
+    if request.is_api:
+        if status == 204:
+            response = HttpResponse(status=204)
+            del response["Content-Type"]  # no body, so no type
+        else:
+            response = JsonResponse(_resolve(json), status=status, safe=False)
+    elif redirect and not secret and not wants_fragment(request):
+        response = HttpResponseRedirect(redirect, status=303)
+    else:
+        ctx = _resolve(context) or {}
+        name = template if wants_fragment(request) else template.split("#", 1)[0]
+        html_status = status if status != 204 else 200
+        response = HttpResponse(render_to_string(name, ctx, request), status=html_status)
+    if secret:
+        response["Cache-Control"] = "no-store"
+        response["Pragma"] = "no-cache"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def render_error(request, exc: ApiError):
+    """Render a domain error: SPEC §4 JSON under /api/v1/, else an HTML page or fragment."""
+    if getattr(request, "is_api", False):
+        response = JsonResponse(exc.as_dict(), status=exc.status)
+    else:
+        ctx = {"error": exc, "details": exc.details or {}}
+        page = getattr(request, "error_page", None)
+        if wants_fragment(request):
+            response = HttpResponse(
+                render_to_string("portal/_error.html", ctx, request), status=exc.status
+            )
+            response["HX-Retarget"] = "#flash"
+            response["HX-Reswap"] = "innerHTML"
+        else:
+            response = None
+            if page is not None and isinstance(exc, Invalid):
+                # A form post without JavaScript: show the page again with the messages.
+                try:
+                    template, page_ctx = page(request)
+                except ApiError:
+                    # The page cannot be built either (a bad query string it reads too):
+                    # the plain error page, never a 500.
+                    pass
+                else:
+                    page_ctx = {**page_ctx, **ctx, "form_data": request.POST}
+                    response = HttpResponse(
+                        render_to_string(template, page_ctx, request), status=exc.status
+                    )
+            if response is None:
+                response = HttpResponse(
+                    render_to_string("error.html", ctx, request), status=exc.status
+                )
+    for name, value in exc.headers.items():
+        response[name] = value
+    return response
