@@ -1,0 +1,13 @@
+from django.urls import path
+
+from audit import views
+
+portal_patterns = [
+    path("audit-log", views.audit_log, name="audit-log"),
+    path("audit-log/export", views.audit_export, name="audit-log-export"),
+]
+
+api_patterns = [
+    path("admin/audit-logs", views.audit_log, name="audit-logs"),
+    path("admin/audit-logs/export", views.audit_export, name="audit-logs-export"),
+]
