@@ -1,0 +1,58 @@
+"""One validator per body, shared by the JSON API and the portal's form posts."""
+
+from django import forms
+
+from apikeys.models import ApiKey
+from apikeys.services import ADMIN_SCOPES, MAX_GRACE_SECONDS
+from portal.validation import (
+    ApiForm,
+    ChoiceField,
+    ExpiryFormMixin,
+    FutureDateTimeField,
+    IntField,
+    IpListField,
+    ListField,
+    NameField,
+    StrField,
+    expires_in_field,
+)
+
+EXPIRY_CHOICES = [
+    ("", "Never"),
+    (str(30 * 86400), "30 days"),
+    (str(90 * 86400), "90 days"),
+    (str(365 * 86400), "365 days"),
+]
+GRACE_CHOICES = [
+    ("0", "Immediately"),
+    (str(3600), "1 hour"),
+    (str(86400), "24 hours"),
+    (str(7 * 86400), "7 days"),
+]
+
+
+class MintKeyForm(ExpiryFormMixin, ApiForm):
+    name = NameField()
+    scopes = ListField(choices=ADMIN_SCOPES)
+    expiresAt = FutureDateTimeField()
+    expiresIn = expires_in_field()
+    rateLimitPerMinute = IntField(min_value=1, max_value=1_000_000)
+    allowedIps = IpListField()
+
+
+class RotateForm(ApiForm):
+    gracePeriod = IntField(min_value=0, max_value=MAX_GRACE_SECONDS)
+
+
+class RevokeForm(ApiForm):
+    reason = StrField(max_length=500)
+
+
+class EmptyForm(ApiForm):
+    """Actions that take no body: any field sent is an unknown field."""
+
+
+class KeyFilterForm(forms.Form):
+    status = ChoiceField(choices=[(s, s) for s in [*ApiKey.Status.values, "expired"]])
+    kind = ChoiceField(choices=ApiKey.Kind.choices)
+    agentId = forms.UUIDField(required=False)

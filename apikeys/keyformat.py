@@ -1,0 +1,129 @@
+"""The API key format, and the only code that sees a key's secret.
+
+A key is ``<type prefix><public id><secret><checksum>``:
+
+- type prefix: ``lmk_`` (admin) or ``sk_agent_live_`` (agent);
+- public id: 12 base62 characters (about 71 random bits), stored in clear and indexed;
+- secret: 43 base62 characters encoding 256 bits from :mod:`secrets`;
+- checksum: CRC32 of everything before it, as 6 base62 characters.
+
+:func:`parse` rejects a mistyped, truncated or foreign string using only string operations and
+one CRC32, so a malformed key never costs a database query. :func:`digest` is the keyed
+HMAC-SHA256 that is stored; :func:`matches` compares in constant time. The pepper is a server
+secret distinct from ``SECRET_KEY``; several may be configured (newest first) and every stored
+digest records which one (``pepper_id``) made it.
+"""
+
+import hashlib
+import hmac
+import re
+import secrets
+import zlib
+from dataclasses import dataclass
+from functools import cache
+
+from django.conf import settings
+
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+TYPE_PREFIXES = {"admin": "lmk_", "agent": "sk_agent_live_"}
+KIND_BY_PREFIX = {v: k for k, v in TYPE_PREFIXES.items()}
+PUBLIC_ID_LEN = 12
+SECRET_LEN = 43  # 62**43 > 2**256
+CHECKSUM_LEN = 6  # 62**6 > 2**32
+_KEY_RE = re.compile(
+    rf"(lmk_|sk_agent_live_)([0-9A-Za-z]{{{PUBLIC_ID_LEN}}})"
+    rf"([0-9A-Za-z]{{{SECRET_LEN}}})([0-9A-Za-z]{{{CHECKSUM_LEN}}})"
+)
+MAX_KEY_LEN = len("sk_agent_live_") + PUBLIC_ID_LEN + SECRET_LEN + CHECKSUM_LEN
+
+
+def _base62(number: int, width: int) -> str:
+    chars = []
+    for _ in range(width):
+        number, rem = divmod(number, 62)
+        chars.append(ALPHABET[rem])
+    if number:
+        raise ValueError("number does not fit")
+    return "".join(reversed(chars))
+
+
+def _random_base62(length: int) -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+
+
+def checksum(body: str) -> str:
+    return _base62(zlib.crc32(body.encode("ascii")), CHECKSUM_LEN)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedKey:
+    kind: str
+    public_id: str
+    full: str
+
+    @property
+    def prefix(self) -> str:
+        return TYPE_PREFIXES[self.kind] + self.public_id
+
+
+def generate(kind: str) -> ParsedKey:
+    """Make a new key of ``kind``; the caller shows ``.full`` once and stores only its digest."""
+    public_id = _random_base62(PUBLIC_ID_LEN)
+    secret = _base62(secrets.randbits(256), SECRET_LEN)
+    body = TYPE_PREFIXES[kind] + public_id + secret
+    return ParsedKey(kind=kind, public_id=public_id, full=body + checksum(body))
+
+
+def parse(raw: str) -> ParsedKey | None:
+    """Return the parsed key, or None if ``raw`` is not a well-formed key.
+
+    Costs no query: shape, length and checksum are checked in memory. Never logs ``raw``.
+    """
+    if not isinstance(raw, str) or len(raw) > MAX_KEY_LEN:
+        return None
+    match = _KEY_RE.fullmatch(raw)
+    if match is None:
+        return None
+    type_prefix, public_id, _secret, check = match.groups()
+    if not hmac.compare_digest(checksum(raw[:-CHECKSUM_LEN]), check):
+        return None
+    return ParsedKey(kind=KIND_BY_PREFIX[type_prefix], public_id=public_id, full=raw)
+
+
+def looks_like_key(value: str) -> bool:
+    """True for anything starting with a key type prefix (used to refuse keys in URLs)."""
+    return any(p in value for p in TYPE_PREFIXES.values())
+
+
+@cache
+def _peppers() -> dict[str, bytes]:
+    """pepper_id -> pepper, newest first. The id is a keyed fingerprint, not the pepper."""
+    out = {}
+    for pepper in settings.API_KEY_PEPPERS:
+        raw = pepper.encode()
+        pid = hmac.new(raw, b"tessera-pepper-id", hashlib.sha256).hexdigest()[:8]
+        out[pid] = raw
+    return out
+
+
+def current_pepper_id() -> str:
+    return next(iter(_peppers()))
+
+
+def digest(full_key: str, pepper_id: str | None = None) -> tuple[str, str]:
+    """Return ``(pepper_id, hex HMAC-SHA256)`` of the key under that pepper (default newest)."""
+    peppers = _peppers()
+    pid = pepper_id or current_pepper_id()
+    return pid, hmac.new(peppers[pid], full_key.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def matches(full_key: str, pepper_id: str, stored_digest: str) -> bool:
+    """Constant-time check of a presented key against a stored digest."""
+    if pepper_id not in _peppers():
+        return False
+    _, candidate = digest(full_key, pepper_id)
+    return hmac.compare_digest(candidate, stored_digest)
+
+
+def reset_pepper_cache() -> None:
+    _peppers.cache_clear()

@@ -1,0 +1,315 @@
+"""API key lifecycle. Every rule and every write for keys lives here.
+
+Each service is one transaction that locks the key row (`select_for_update`), checks the state
+after locking, and records its audit event inside the same transaction. The plaintext key is
+returned to the caller exactly once and is never stored, logged or audited.
+"""
+
+import datetime as dt
+
+from django.db import transaction
+from django.utils import timezone
+
+from apikeys import keyformat
+from apikeys.models import ApiKey
+from audit.services import record
+from portal.errors import Conflict, Forbidden, Invalid, NotFound
+
+ADMIN_SCOPES = (
+    "api_keys:read",
+    "api_keys:write",
+    "agents:read",
+    "agents:write",
+    "roles:read",
+    "roles:write",
+    "audit:read",
+    "keys:verify",
+)
+MAX_GRACE_SECONDS = 7 * 24 * 3600
+
+
+def check_no_escalation(actor, scopes) -> None:
+    """A scoped key can never mint a key with a scope it lacks (and empty = full admin)."""
+    limited = actor.scopes
+    if limited is None:
+        return
+    if not scopes:
+        raise Forbidden("A scoped key cannot mint a full-admin key (no scopes).")
+    missing = sorted(set(scopes) - set(limited))
+    if missing:
+        raise Forbidden(f"A key cannot grant scopes it lacks itself: {', '.join(missing)}.")
+
+
+def _new_key(
+    tenant,
+    actor,
+    *,
+    kind,
+    name,
+    scopes,
+    expires_at,
+    agent,
+    rate_limit_per_minute,
+    allowed_ips,
+    rotated_from=None,
+    now=None,
+):
+    parsed = keyformat.generate(kind)
+    pepper_id, digest = keyformat.digest(parsed.full)
+    key = ApiKey.objects.create(
+        tenant=tenant,
+        agent=agent,
+        kind=kind,
+        name=name,
+        public_id=parsed.public_id,
+        digest=digest,
+        pepper_id=pepper_id,
+        scopes=list(scopes or []),
+        expires_at=expires_at,
+        rate_limit_per_minute=rate_limit_per_minute,
+        allowed_ips=allowed_ips or None,
+        created_at=now or timezone.now(),
+        created_by_type=actor.type,
+        created_by_id=actor.id,
+        created_by_name=actor.name[:200],
+        rotated_from=rotated_from,
+    )
+    return key, parsed.full
+
+
+def _audit_key(key: ApiKey) -> dict:
+    return {
+        "prefix": key.prefix,
+        "kind": key.kind,
+        "agentId": str(key.agent_id) if key.agent_id else None,
+        "scopes": list(key.scopes),
+        "expiresAt": key.expires_at.isoformat() if key.expires_at else None,
+    }
+
+
+def mint_key(
+    tenant,
+    actor,
+    *,
+    name,
+    scopes=(),
+    expires_at=None,
+    agent=None,
+    rate_limit_per_minute=None,
+    allowed_ips=None,
+):
+    """Mint a key: admin (no agent) or agent. Returns (key, plaintext) — show it once."""
+    kind = ApiKey.Kind.AGENT if agent is not None else ApiKey.Kind.ADMIN
+    if kind == ApiKey.Kind.ADMIN:
+        check_no_escalation(actor, scopes)
+    else:
+        scopes = ()
+    if expires_at is not None and expires_at <= timezone.now():
+        raise Invalid({"expiresAt": ["Must be in the future."]})
+    with transaction.atomic():
+        key, secret = _new_key(
+            tenant,
+            actor,
+            kind=kind,
+            name=name,
+            scopes=scopes,
+            expires_at=expires_at,
+            agent=agent,
+            rate_limit_per_minute=rate_limit_per_minute,
+            allowed_ips=allowed_ips,
+        )
+        record(tenant, actor, "api_key.created", target=key, metadata=_audit_key(key))
+    return key, secret
+
+
+def _lock(tenant, key) -> ApiKey:
+    """Re-read the key under a row lock, from the tenant (a vanished key is a 404)."""
+    locked = (
+        tenant.api_keys.select_for_update(of=("self",))
+        .select_related("agent")
+        .filter(pk=key.pk)
+        .first()
+    )
+    if locked is None:
+        raise NotFound()
+    return locked
+
+
+def replace_keys(tenant, actor, keys, *, grace_period: int = 0, name=None):
+    """Replace live `keys` (already locked) by one new key; the old ones are revoked now
+    (grace 0) or deprecated with `expiresAt = now + grace`. Returns (new_key, plaintext).
+
+    The new key keeps the first key's name (unless `name` is given), scopes, agent, rate limit
+    and allowlist, and the same lifetime counted from now (none if it had none).
+    """
+    if not keys:
+        raise Conflict("There is no live key to rotate.")
+    if not 0 <= grace_period <= MAX_GRACE_SECONDS:
+        raise Invalid({"gracePeriod": [f"Must be from 0 to {MAX_GRACE_SECONDS} seconds."]})
+    now = timezone.now()
+    template = keys[0]
+    for key in keys:
+        if key.replaced_by_id:
+            raise Conflict(f"Key {key.prefix} was already rotated.")
+        if key.status == ApiKey.Status.REVOKED or key.is_expired(now):
+            raise Conflict(f"Key {key.prefix} is {key.display_status}; it cannot be rotated.")
+    if template.kind == ApiKey.Kind.ADMIN:
+        check_no_escalation(actor, template.scopes)
+    elif actor.scopes is not None and "agents:write" not in actor.scopes:
+        # Replacing an agent's key hands out that agent's credential: it takes agents:write,
+        # not just api_keys:write.
+        raise Forbidden("Rotating an agent's key needs the 'agents:write' scope.")
+    lifetime = template.expires_at - template.created_at if template.expires_at else None
+    new_key, secret = _new_key(
+        tenant,
+        actor,
+        kind=template.kind,
+        name=name or template.name,
+        scopes=template.scopes,
+        expires_at=now + lifetime if lifetime else None,
+        agent=template.agent,
+        rate_limit_per_minute=template.rate_limit_per_minute,
+        allowed_ips=template.allowed_ips,
+        rotated_from=template if len(keys) == 1 else None,
+        now=now,
+    )
+    record(
+        tenant,
+        actor,
+        "api_key.created",
+        target=new_key,
+        metadata={**_audit_key(new_key), "rotatedFromIds": [str(k.pk) for k in keys]},
+    )
+    for key in keys:
+        changes = {"replaced_by": new_key}
+        if grace_period:
+            deadline = now + dt.timedelta(seconds=grace_period)
+            changes.update(
+                status=ApiKey.Status.DEPRECATED,
+                deprecated_at=key.deprecated_at or now,
+                # A grace period never lengthens a key's life.
+                expires_at=min(key.expires_at, deadline) if key.expires_at else deadline,
+            )
+        else:
+            changes.update(status=ApiKey.Status.REVOKED, revoked_at=now, revoked_reason="rotated")
+        # The guard in the WHERE clause makes a second, concurrent rotation a no-op even where
+        # the database has no row locks (SQLite): exactly one successor, ever.
+        updated = (
+            ApiKey.objects.filter(pk=key.pk, replaced_by__isnull=True)
+            .exclude(status=ApiKey.Status.REVOKED)
+            .update(**changes)
+        )
+        if not updated:
+            raise Conflict(f"Key {key.prefix} was already rotated.")
+        for field, value in changes.items():
+            setattr(key, field, value)
+        record(
+            tenant,
+            actor,
+            "api_key.rotated",
+            target=key,
+            metadata={
+                "prefix": key.prefix,
+                "status": key.status,
+                "newKeyId": str(new_key.pk),
+                "newPrefix": new_key.prefix,
+                "gracePeriod": grace_period,
+                "expiresAt": key.expires_at.isoformat() if key.expires_at else None,
+            },
+        )
+    return new_key, secret
+
+
+def rotate_key(tenant, actor, key, *, grace_period: int = 0):
+    """Mint a replacement with the same settings; the old key is revoked or deprecated."""
+    with transaction.atomic():
+        locked = _lock(tenant, key)
+        return replace_keys(tenant, actor, [locked], grace_period=grace_period)
+
+
+def _transition(tenant, actor, key, action, *, check, **changes):
+    """Lock the key, let `check` refuse the transition (409), apply `changes`, audit it."""
+    with transaction.atomic():
+        locked = _lock(tenant, key)
+        check(locked, timezone.now())
+        for field, value in changes.items():
+            setattr(locked, field, value)
+        locked.save(update_fields=list(changes))
+        metadata = {"prefix": locked.prefix, "status": locked.status}
+        if changes.get("revoked_reason"):
+            metadata["reason"] = changes["revoked_reason"]
+        record(tenant, actor, action, target=locked, metadata=metadata)
+    return locked
+
+
+def _can_deprecate(key, now):
+    if key.status != ApiKey.Status.ACTIVE:
+        raise Conflict(f"Only an active key can be deprecated; this one is {key.status}.")
+    if key.is_expired(now):
+        raise Conflict("The key has expired; there is nothing left to deprecate.")
+
+
+def _can_activate(key, now):
+    if key.status != ApiKey.Status.DEPRECATED:
+        raise Conflict(f"Only a deprecated key can be activated; this one is {key.status}.")
+    if key.is_expired(now):
+        raise Conflict("The key has expired; it cannot be activated again.")
+
+
+def _can_revoke(key, now):
+    if key.status == ApiKey.Status.REVOKED:
+        raise Conflict("The key is already revoked.")
+
+
+def deprecate_key(tenant, actor, key):
+    """active → deprecated: the key still authenticates, and every use is flagged."""
+    return _transition(
+        tenant,
+        actor,
+        key,
+        "api_key.deprecated",
+        check=_can_deprecate,
+        status=ApiKey.Status.DEPRECATED,
+        deprecated_at=timezone.now(),
+    )
+
+
+def activate_key(tenant, actor, key):
+    """deprecated → active (undo a deprecation), unless the key is past its expiry."""
+    return _transition(
+        tenant,
+        actor,
+        key,
+        "api_key.activated",
+        check=_can_activate,
+        status=ApiKey.Status.ACTIVE,
+        deprecated_at=None,
+    )
+
+
+def revoke_key(tenant, actor, key, *, reason: str = ""):
+    """active/deprecated → revoked, for good."""
+    return _transition(
+        tenant,
+        actor,
+        key,
+        "api_key.revoked",
+        check=_can_revoke,
+        status=ApiKey.Status.REVOKED,
+        revoked_at=timezone.now(),
+        revoked_reason=reason or "",
+    )
+
+
+def delete_key(tenant, actor, key) -> None:
+    """Remove the record; the key stops working. Its audit trail stays."""
+    with transaction.atomic():
+        locked = _lock(tenant, key)
+        record(
+            tenant,
+            actor,
+            "api_key.deleted",
+            target=locked,
+            metadata={"prefix": locked.prefix, "status": locked.display_status},
+        )
+        locked.delete()

@@ -1,0 +1,215 @@
+"""Buffered usage tracking: no database write on every request.
+
+Mechanism (documented in docs/readme/verify-ratelimits-bench.md):
+
+- Each authenticated request, and each verification of a key, adds one to an in-process
+  buffer: a dict increment under a lock, keyed by (key, agent, tenant, UTC day), plus the time
+  and IP of the key's latest use. Nothing touches the database on the request path.
+- The buffer is written in one transaction: per-key per-day counts are *added*
+  (`count = count + n`, so several processes and several flushes sum exactly), and
+  `lastUsedAt`/`lastUsedIp` are set on keys and agents.
+- When: every `USAGE_FLUSH_SECONDS` (60) from a daemon thread that gunicorn starts in each worker
+  (`post_worker_init` in gunicorn.conf.py), so `lastUsedAt` lags by at most that interval even on
+  an idle worker; without that thread (runserver, tests) a request that finds the buffer older
+  than the interval flushes it. Also at interpreter exit (`atexit`) and in gunicorn's
+  `worker_exit` hook, so a graceful shutdown or reload loses nothing; `manage.py flushusage`
+  flushes the buffer of the process it runs in. A failed write keeps the counts for the next
+  flush. Only a hard kill (SIGKILL, OOM, power loss) loses at most one interval of counts.
+
+Rejected uses of keys that exist (`api_key.rejected`, SPEC §3) go through here too: the first
+rejection of a key for a reason in each minute is audited at once; repeats within that minute
+are summed in the buffer and written as one event with a `count` at the next flush, so a
+client hammering with a revoked key cannot turn each request into a database write.
+"""
+
+import atexit
+import logging
+import os
+import threading
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, connections, transaction
+from django.db.models import F
+from django.utils import timezone
+
+log = logging.getLogger("tessera.usage")
+
+REJECTION_WINDOW = 60
+
+_lock = threading.Lock()
+_counts: dict[tuple, int] = {}
+_last: dict = {}
+_rejections: dict[tuple, tuple] = {}
+_last_flush = time.monotonic()
+_flusher: dict = {}  # pid -> (thread, stop event): a forked child must start its own
+
+
+def record_use(key, ip: str | None, now=None) -> None:
+    """Count one use of `key` (and its agent) from `ip`. Memory only on the request path."""
+    now = now or timezone.now()
+    bucket = (key.pk, key.agent_id, key.tenant_id, now.date())
+    with _lock:
+        _counts[bucket] = _counts.get(bucket, 0) + 1
+        if ip is None and key.pk in _last:
+            ip = _last[key.pk][1]
+        _last[key.pk] = (now, ip, key.agent_id)
+    _flush_if_due()
+
+
+def record_rejection(key, actor, metadata: dict) -> None:
+    """Audit `api_key.rejected` for `key`: at once the first time per reason and minute, else
+    summed into one event written at the next flush. `metadata` must hold `reason`."""
+    reason = metadata["reason"]
+    try:
+        first = cache.add(f"rejected:{key.pk}:{reason}", 1, REJECTION_WINDOW)
+    except Exception:  # the cache is down: audit every rejection rather than none
+        first = True
+    if first:
+        _audit_rejection(key, actor, metadata)
+        return
+    with _lock:
+        previous = _rejections.get((key.pk, reason))
+        count = previous[3] + 1 if previous else 1
+        _rejections[(key.pk, reason)] = (key, actor, metadata, count)
+    _flush_if_due()
+
+
+def _audit_rejection(key, actor, metadata) -> None:
+    from audit.services import record
+
+    record(key.tenant, actor, "api_key.rejected", target=key, metadata=metadata)
+
+
+def _flush_if_due() -> None:
+    if _flusher_running():
+        return  # the flusher thread owns the schedule; requests never write
+    if time.monotonic() - _last_flush >= settings.USAGE_FLUSH_SECONDS:
+        flush()
+
+
+def reset() -> None:
+    """Drop the buffer and restart the interval (tests: each starts with nothing pending, and no
+    request flushes in the middle of a test that counts its queries)."""
+    global _last_flush
+    with _lock:
+        _counts.clear()
+        _last.clear()
+        _rejections.clear()
+        _last_flush = time.monotonic()
+
+
+def pending() -> int:
+    """Uses counted in this process and not yet written."""
+    with _lock:
+        return sum(_counts.values())
+
+
+def flush() -> int:
+    """Write this process's buffer to the database; returns how many uses were written
+    (uses of keys deleted since are dropped)."""
+    global _counts, _last, _rejections, _last_flush
+    with _lock:
+        counts, last, rejections = _counts, _last, _rejections
+        _counts, _last, _rejections = {}, {}, {}
+        _last_flush = time.monotonic()
+    for key, actor, metadata, count in rejections.values():
+        try:
+            _audit_rejection(key, actor, {**metadata, "count": count, "aggregated": True})
+        except Exception:
+            log.exception("could not record %d rejections of key %s", count, key.prefix)
+    if not counts and not last:
+        return 0
+    try:
+        written = _write(counts, last)
+    except Exception:
+        log.exception("could not write usage counters; keeping them for the next flush")
+        with _lock:
+            for bucket, n in counts.items():
+                _counts[bucket] = _counts.get(bucket, 0) + n
+            for pk, value in last.items():
+                _last.setdefault(pk, value)
+        return 0
+    return written
+
+
+def _write(counts, last) -> int:
+    from agents.models import Agent
+    from apikeys.models import ApiKey, KeyUsage
+
+    # Keys deleted since their use are dropped: on PostgreSQL a foreign key violation only
+    # surfaces at COMMIT (deferred constraints) and would fail every later flush.
+    key_ids = {bucket[0] for bucket in counts} | set(last)
+    existing = set(ApiKey.objects.filter(pk__in=key_ids).values_list("pk", flat=True))
+    written = 0
+    with transaction.atomic():
+        for (key_id, agent_id, tenant_id, day), n in counts.items():
+            if key_id not in existing:
+                continue
+            written += n
+            if KeyUsage.objects.filter(key_id=key_id, date=day).update(count=F("count") + n):
+                continue
+            try:
+                with transaction.atomic():
+                    KeyUsage.objects.create(
+                        key_id=key_id, agent_id=agent_id, tenant_id=tenant_id, date=day, count=n
+                    )
+            except IntegrityError:
+                # Another process created the row between our UPDATE and INSERT.
+                KeyUsage.objects.filter(key_id=key_id, date=day).update(count=F("count") + n)
+        agents = {}
+        for key_id, (when, ip, agent_id) in last.items():
+            if key_id not in existing:
+                continue
+            changes = {"last_used_at": when}
+            if ip:
+                changes["last_used_ip"] = ip
+            # Never move lastUsedAt backwards (another process may have flushed a later use).
+            ApiKey.objects.filter(pk=key_id).exclude(last_used_at__gt=when).update(**changes)
+            if agent_id and (agent_id not in agents or agents[agent_id]["last_used_at"] < when):
+                agents[agent_id] = changes
+        for agent_id, changes in agents.items():
+            Agent.objects.filter(pk=agent_id).exclude(
+                last_used_at__gt=changes["last_used_at"]
+            ).update(**changes)
+    return written
+
+
+def _flusher_running() -> bool:
+    # A forked child inherits the dict but not the thread (is_alive() is False there).
+    return any(thread.is_alive() for thread, _ in _flusher.values())
+
+
+def start_flusher(interval: float | None = None) -> threading.Thread:
+    """Flush every `interval` seconds (default USAGE_FLUSH_SECONDS) from a daemon thread.
+
+    Started by gunicorn's `post_worker_init` hook in each worker. Idempotent per process.
+    """
+    pid = os.getpid()
+    if pid in _flusher:
+        return _flusher[pid][0]
+    interval = settings.USAGE_FLUSH_SECONDS if interval is None else interval
+    stop = threading.Event()
+
+    def run():
+        while not stop.wait(interval):
+            try:
+                flush()
+            finally:
+                connections.close_all()  # this thread's connections only
+
+    thread = threading.Thread(target=run, name="tessera-usage-flusher", daemon=True)
+    _flusher[pid] = (thread, stop)
+    thread.start()
+    return thread
+
+
+def stop_flusher() -> None:
+    entry = _flusher.pop(os.getpid(), None)
+    if entry:
+        entry[1].set()
+        entry[0].join(timeout=5)
+
+
+atexit.register(flush)

@@ -1,0 +1,216 @@
+"""API key views: each serves the portal page, its HTMX fragments and the JSON API."""
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.db.models import Q
+from django.http import QueryDict
+from django.urls import reverse
+from django.utils import timezone
+
+from apikeys import serializers, services
+from apikeys.forms import (
+    EXPIRY_CHOICES,
+    GRACE_CHOICES,
+    EmptyForm,
+    KeyFilterForm,
+    MintKeyForm,
+    RevokeForm,
+    RotateForm,
+)
+from apikeys.models import ApiKey
+from apikeys.services import ADMIN_SCOPES
+from portal.errors import Invalid, NotFound
+from portal.pagination import paginate
+from portal.respond import respond, wants_fragment
+from portal.tenancy import get_or_404, tenant_view
+from portal.validation import parse_query, validate
+
+TEMPLATE = "apikeys/apikey_list.html"
+DETAIL_TEMPLATE = "apikeys/apikey_detail.html"
+STATUS_CHOICES = [*ApiKey.Status.values, "expired"]
+
+
+def filtered_keys(tenant, filters):
+    """The one queryset behind the keys table and `GET /api-keys`.
+
+    `status` filters on what a key does now, as the table shows it: `active` and `deprecated`
+    leave out keys past their expiry, which `expired` lists (revoked keys stay `revoked`).
+    """
+    qs = tenant.api_keys.select_related("agent")
+    status = filters.get("status")
+    now = timezone.now()
+    live = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    if status == "expired":
+        qs = qs.exclude(status=ApiKey.Status.REVOKED).filter(expires_at__lte=now)
+    elif status in (ApiKey.Status.ACTIVE, ApiKey.Status.DEPRECATED):
+        qs = qs.filter(live, status=status)
+    elif status:
+        qs = qs.filter(status=status)
+    if filters.get("kind"):
+        qs = qs.filter(kind=filters["kind"])
+    if filters.get("agentId"):
+        qs = qs.filter(agent_id=filters["agentId"])
+    return qs
+
+
+def _list_page(request, tenant):
+    return paginate(request, filtered_keys(tenant, parse_query(request, KeyFilterForm)))
+
+
+def _query(filters, **extra) -> str:
+    """The table's state (filters, cursor) as a query string, to keep it across actions."""
+    params = {k: str(v) for k, v in {**filters, **extra}.items() if v not in (None, "")}
+    return urlencode(params)
+
+
+def page_context(request, tenant, **extra):
+    filters = parse_query(request, KeyFilterForm)
+    page = paginate(request, filtered_keys(tenant, filters))
+    cursor = request.GET.get("cursor", "")
+    return {
+        "page": page,
+        "keys": page.rows,
+        "filters": filters,
+        "filter_query": _query(filters),
+        "state_query": _query(filters, cursor=cursor),
+        "next_query": _query(filters, cursor=page.next_cursor) if page.next_cursor else "",
+        "list_url": _list_url(tenant),
+        "fragment": wants_fragment(request),
+        "now": timezone.now(),
+        "status_choices": STATUS_CHOICES,
+        "kind_choices": ApiKey.Kind.values,
+        "scope_choices": ADMIN_SCOPES,
+        "expiry_choices": EXPIRY_CHOICES,
+        "grace_choices": GRACE_CHOICES,
+        **extra,
+    }
+
+
+def _page(request):
+    """The keys page again, with the posted form's values, for a form post's errors."""
+    checked = request.POST.getlist("scopes")
+    try:
+        return TEMPLATE, page_context(request, request.tenant, checked_scopes=checked)
+    except Invalid:
+        # The query string itself is what was wrong: show the unfiltered table under the message.
+        request.GET = QueryDict()
+        return TEMPLATE, page_context(request, request.tenant, checked_scopes=checked)
+
+
+def _list_url(tenant):
+    return reverse("portal:api-keys", kwargs={"tenant": tenant.slug})
+
+
+@tenant_view(scope="api_keys:read", write_scope="api_keys:write", page=_page)
+def api_key_list(request, tenant):
+    """GET: list keys (filter by status, kind, agentId). POST: mint an admin key."""
+    if request.method == "POST":
+        data, _ = validate(MintKeyForm, request)
+        key, secret = services.mint_key(
+            tenant,
+            request.actor,
+            name=data["name"],
+            scopes=data["scopes"] or [],
+            expires_at=data["expires_at"],
+            rate_limit_per_minute=data["rateLimitPerMinute"],
+            allowed_ips=data["allowedIps"],
+        )
+        return respond(
+            request,
+            f"{TEMPLATE}#minted",
+            lambda: page_context(request, tenant, minted=key, secret=secret),
+            json=lambda: serializers.key(key, secret=secret),
+            status=201,
+            secret=True,
+        )
+    return respond(
+        request,
+        f"{TEMPLATE}#key-table",
+        lambda: page_context(request, tenant),
+        json=lambda: _list_page(request, tenant).as_json(serializers.key),
+    )
+
+
+def _get_key(tenant, key_id) -> ApiKey:
+    return get_or_404(tenant.api_keys.select_related("agent"), pk=key_id)
+
+
+@tenant_view(scope="api_keys:read", write_scope="api_keys:write", methods=("GET", "DELETE"))
+def api_key_detail(request, tenant, key_id):
+    """GET one key (the portal's key page); DELETE removes it (the key stops working)."""
+    key = _get_key(tenant, key_id)
+    if request.method == "DELETE":
+        if not request.is_api:
+            raise NotFound()
+        validate(EmptyForm, request)
+        services.delete_key(tenant, request.actor, key)
+        return respond(request, status=204)
+    return respond(
+        request,
+        f"{DETAIL_TEMPLATE}#key-detail",
+        lambda: {
+            "key": key,
+            "now": timezone.now(),
+            "list_url": _list_url(tenant),
+            "grace_choices": GRACE_CHOICES,
+            "related": tenant.api_keys.filter(
+                pk__in=[pk for pk in (key.rotated_from_id, key.replaced_by_id) if pk]
+            ),
+        },
+        json=lambda: serializers.key(key),
+    )
+
+
+ACTIONS = {
+    "rotate": RotateForm,
+    "deprecate": EmptyForm,
+    "activate": EmptyForm,
+    "revoke": RevokeForm,
+    "delete": EmptyForm,
+}
+DONE = {
+    "deprecate": "deprecated",
+    "activate": "activated",
+    "revoke": "revoked",
+    "delete": "deleted",
+}
+
+
+@tenant_view(scope="api_keys:write", methods=("POST",), page=_page)
+def api_key_action(request, tenant, key_id, action):
+    """POST .../<id>/rotate|deprecate|activate|revoke, and delete for portal form posts."""
+    if action not in ACTIONS or (action == "delete" and request.is_api):
+        raise NotFound()
+    key = _get_key(tenant, key_id)
+    data, _ = validate(ACTIONS[action], request)
+    if action == "rotate":
+        new_key, secret = services.rotate_key(
+            tenant, request.actor, key, grace_period=data.get("gracePeriod") or 0
+        )
+        return respond(
+            request,
+            f"{TEMPLATE}#minted",
+            lambda: page_context(
+                request, tenant, minted=new_key, secret=secret, rotated=new_key.rotated_from
+            ),
+            json=lambda: serializers.key(new_key, secret=secret),
+            status=201,
+            secret=True,
+        )
+    if action == "delete":
+        services.delete_key(tenant, request.actor, key)
+    elif action == "revoke":
+        key = services.revoke_key(tenant, request.actor, key, reason=data.get("reason") or "")
+    else:
+        key = getattr(services, f"{action}_key")(tenant, request.actor, key)
+    if not request.is_api:
+        messages.success(request, f"Key “{key.name}” ({key.prefix}) {DONE[action]}.")
+    query = request.GET.urlencode()
+    return respond(
+        request,
+        f"{TEMPLATE}#key-table",
+        lambda: page_context(request, tenant),
+        json=lambda: serializers.key(key),
+        redirect=_list_url(tenant) + (f"?{query}" if query else ""),
+    )
