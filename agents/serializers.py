@@ -1,0 +1,81 @@
+"""JSON for agents, roles, grants and access sets (SPEC §5, §6). Explicit, never model_to_dict.
+
+`agent()` reads `roles`, `keys` through `.all()`, so list views prefetch them.
+"""
+
+from apikeys.serializers import key as key_json
+from portal.serializers import ts, uid
+
+
+def _by(obj, prefix: str) -> dict:
+    return {
+        "type": getattr(obj, f"{prefix}_type"),
+        "id": getattr(obj, f"{prefix}_id") or None,
+        "name": getattr(obj, f"{prefix}_name"),
+    }
+
+
+def agent(a, *, secret: str | None = None) -> dict:
+    data = {
+        "id": str(a.pk),
+        "name": a.name,
+        "description": a.description,
+        "type": a.type,
+        "roles": sorted(role.slug for role in a.roles.all()),
+        "permissions": list(a.permissions or []),
+        "isActive": a.is_active,
+        "allowedIps": list(a.allowed_ips) if a.allowed_ips else None,
+        "expiresAt": ts(a.expires_at),
+        "lastUsedAt": ts(a.last_used_at),
+        "lastUsedIp": a.last_used_ip,
+        "rateLimitPerMinute": a.rate_limit_per_minute,
+        "createdAt": ts(a.created_at),
+        "updatedAt": ts(a.updated_at),
+        "createdBy": _by(a, "created_by"),
+        "keys": [key_json(k) for k in a.keys.all()],
+    }
+    if secret is not None:
+        data["apiKey"] = secret
+    return data
+
+
+def role(r) -> dict:
+    return {
+        "slug": r.slug,
+        "name": r.name,
+        "permissions": list(r.permissions or []),
+        "createdAt": ts(r.created_at),
+        "updatedAt": ts(r.updated_at),
+    }
+
+
+def grant(g) -> dict:
+    return {
+        "id": str(g.pk),
+        "agentId": uid(g.agent_id),
+        "permission": g.permission,
+        "expiresAt": ts(g.expires_at),
+        "expired": g.is_expired(),
+        "reason": g.reason,
+        "grantedBy": _by(g, "granted_by"),
+        "createdAt": ts(g.created_at),
+    }
+
+
+def access_entry(entry: dict) -> dict:
+    return {
+        "permission": entry["permission"],
+        "source": entry["source"],
+        "expiresAt": ts(entry["expiresAt"]),
+    }
+
+
+def usage(summary: dict) -> dict:
+    return {
+        "total": summary["total"],
+        "byKey": [
+            {"keyId": str(row["key_id"]), "prefix": row["prefix"], "count": row["count"]}
+            for row in summary["by_key"]
+        ],
+        "daily": [{"date": day.isoformat(), "count": count} for day, count in summary["daily"]],
+    }
