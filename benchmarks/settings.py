@@ -1,0 +1,17 @@
+"""Benchmark settings: the test settings (production settings with throwaway secrets), plus a
+URLconf with a bare JSON view.
+
+The bare view lives only here (never in production URLs); it goes through the very same
+middleware stack as the API, so the ratios isolate what authentication adds.
+"""
+
+import os
+
+# Rejected keys are logged at INFO; the benchmark measures the code path, not a terminal.
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+from tests.settings import *  # noqa: E402,F403
+
+ROOT_URLCONF = "benchmarks.urls"
+# Django logs every 4xx at WARNING (django.request): V3–V5 would print a line per request.
+LOGGING["loggers"]["django.request"] = {"level": "ERROR"}  # noqa: F405

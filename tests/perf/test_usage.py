@@ -1,0 +1,178 @@
+"""Buffered usage tracking: exact per-day counts once flushed, lastUsedAt within the flush
+interval, nothing lost on a graceful shutdown (atexit, gunicorn's worker_exit)."""
+
+import datetime as dt
+import importlib.util
+import io
+import signal
+import time
+import urllib.request
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from apikeys import usage
+from apikeys.models import KeyUsage
+from tests.perf.conftest import ROOT, run_python
+
+KEYS = "/t/acme-corp/api/v1/admin/api-keys"
+
+
+def db_key(key):
+    key.refresh_from_db()
+    return key
+
+
+@pytest.mark.django_db
+def test_uses_are_buffered_not_written_per_request(api, admin_key):
+    for _ in range(3):
+        api.get(KEYS)
+    key = db_key(admin_key[0])
+    assert key.last_used_at is None
+    assert not KeyUsage.objects.filter(key=key).exists()
+    assert usage.pending() == 3
+
+
+@pytest.mark.django_db
+def test_last_used_lags_at_most_the_flush_interval(api, admin_key, settings):
+    settings.USAGE_FLUSH_SECONDS = 60
+    api.get(KEYS, REMOTE_ADDR="10.0.0.9")
+    assert db_key(admin_key[0]).last_used_at is None
+    usage._last_flush = time.monotonic() - 61  # the interval has passed
+    before = timezone.now()
+    api.get(KEYS, REMOTE_ADDR="10.0.0.10")  # the request that finds the buffer due flushes it
+    key = db_key(admin_key[0])
+    assert key.last_used_at >= before
+    assert key.last_used_ip == "10.0.0.10"
+    assert KeyUsage.objects.get(key=key).count == 2
+    assert usage.pending() == 0
+
+
+@pytest.mark.django_db
+def test_counts_are_exact_per_day_across_flushes(admin_key):
+    key = admin_key[0]
+    day1 = timezone.now().replace(hour=23, minute=59) - dt.timedelta(days=1)
+    day2 = day1 + dt.timedelta(minutes=2)
+    for when, n in ((day1, 3), (day2, 2)):
+        for _ in range(n):
+            usage.record_use(key, "10.0.0.1", now=when)
+    assert usage.flush() == 5
+    for _ in range(4):
+        usage.record_use(key, "10.0.0.2", now=day2)
+    assert usage.flush() == 4
+    counts = dict(KeyUsage.objects.filter(key=key).values_list("date", "count"))
+    assert counts == {day1.date(): 3, day2.date(): 6}
+
+
+@pytest.mark.django_db
+def test_a_failed_write_keeps_the_counts_for_the_next_flush(admin_key, monkeypatch):
+    key = admin_key[0]
+    for _ in range(3):
+        usage.record_use(key, "10.0.0.1")
+    real_write = usage._write
+
+    def broken(*args):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(usage, "_write", broken)
+    assert usage.flush() == 0
+    assert usage.pending() == 3
+    usage.record_use(key, "10.0.0.1")
+    monkeypatch.setattr(usage, "_write", real_write)
+    assert usage.flush() == 4
+    assert KeyUsage.objects.get(key=key).count == 4
+
+
+@pytest.mark.django_db
+def test_last_used_never_moves_backwards(admin_key):
+    """Another process may already have written a later use."""
+    key = admin_key[0]
+    later = timezone.now()
+    type(key).objects.filter(pk=key.pk).update(last_used_at=later, last_used_ip="10.0.0.99")
+    usage.record_use(key, "10.0.0.1", now=later - dt.timedelta(seconds=30))
+    usage.flush()
+    key = db_key(key)
+    assert (key.last_used_at, key.last_used_ip) == (later, "10.0.0.99")
+
+
+@pytest.mark.django_db
+def test_flushusage_command_writes_the_buffer(admin_key):
+    usage.record_use(admin_key[0], "10.0.0.1")
+    out = io.StringIO()
+    call_command("flushusage", stdout=out)
+    assert "wrote 1" in out.getvalue()
+    assert KeyUsage.objects.get(key=admin_key[0]).count == 1
+
+
+def test_flusher_thread_flushes_on_schedule_and_requests_then_never_flush(monkeypatch, settings):
+    settings.USAGE_FLUSH_SECONDS = 0  # a request would flush at once, were no flusher running
+    calls = []
+    monkeypatch.setattr(usage, "flush", lambda: calls.append(time.monotonic()) or 0)
+    usage.start_flusher(interval=0.02)
+    try:
+        assert usage.start_flusher(interval=0.02) is usage.start_flusher()  # one per process
+        usage._flush_if_due()
+        deadline = time.monotonic() + 5
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        usage.stop_flusher()
+    assert len(calls) >= 2
+
+
+def _gunicorn_conf():
+    spec = importlib.util.spec_from_file_location("gunicorn_conf", ROOT / "gunicorn.conf.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gunicorn_hooks_start_the_flusher_and_flush_on_worker_exit(monkeypatch):
+    conf = _gunicorn_conf()
+    seen = []
+    monkeypatch.setattr(usage, "start_flusher", lambda: seen.append("start"))
+    monkeypatch.setattr(usage, "stop_flusher", lambda: seen.append("stop"))
+    monkeypatch.setattr(usage, "flush", lambda: seen.append("flush"))
+    conf.post_worker_init(None)
+    conf.worker_exit(None, None)
+    assert seen == ["start", "stop", "flush"]
+
+
+def test_buffer_is_written_at_interpreter_exit(scratch_db):
+    """A process that used a key and exits normally (no explicit flush) loses nothing."""
+    run_python(
+        "import django, sys; django.setup()\n"
+        "from apikeys.models import ApiKey\n"
+        "from apikeys import usage\n"
+        "key = ApiKey.objects.get(pk=sys.argv[1])\n"
+        "for _ in range(7): usage.record_use(key, '10.0.0.1')\n"
+        "assert usage.pending() == 7\n",
+        scratch_db.url,
+        scratch_db.admin_id,
+    )
+    assert scratch_db.usage_count(scratch_db.admin_id) == 7
+
+
+def test_gunicorn_graceful_shutdown_loses_no_usage(scratch_db):
+    """Real gunicorn (the project's gunicorn.conf.py), then SIGTERM: every use is written."""
+    from benchmarks import load
+    from benchmarks.run import Gunicorn
+
+    server = Gunicorn(scratch_db.url, workers=2)
+    try:
+        headers = {"Authorization": f"Bearer {scratch_db.admin_secret}"}
+        # the benchmark's load generator, with the key it must send
+        ping = load.Target("GET", "/t/acme-corp/api/v1/bench/ping", headers, None)
+        result = load.run(server.url, ping, connections=2, seconds=0.5)
+        assert result["requests"] > 0 and result["errors"] == 0
+        for _ in range(9):
+            request = urllib.request.Request(server.url + KEYS, headers=headers)
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                assert response.status == 200
+    finally:
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(timeout=30)
+    # wrk stops counting with requests still in flight (at most one per connection): those
+    # were served, and counted, too.
+    assert 0 <= scratch_db.usage_count(scratch_db.admin_id) - (result["requests"] + 9) <= 2

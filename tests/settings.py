@@ -1,0 +1,24 @@
+"""Test settings: production settings with test secrets, so the suite runs as deployed."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-" + "s" * 20)
+os.environ.setdefault("API_KEY_PEPPER", "test-pepper-not-for-production-" + "p" * 20)
+# Always as deployed, even from a shell that exported DEBUG=true to talk to the demo.
+os.environ["DEBUG"] = "false"
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
+os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+
+from portal.settings import *  # noqa: E402,F403
+
+# Static files from the finders, so tests need no collectstatic.
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+
+PASSWORD_HASHERS = [
+    "tests.hashers.CheapArgon2PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+]

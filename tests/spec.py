@@ -1,0 +1,50 @@
+"""SPEC.md §5/§6a field sets, shared by every test that checks a response's exact shape."""
+
+KEY_FIELDS = {
+    "id",
+    "name",
+    "prefix",
+    "kind",
+    "agentId",
+    "status",
+    "scopes",
+    "expiresAt",
+    "lastUsedAt",
+    "lastUsedIp",
+    "createdAt",
+    "createdBy",
+    "deprecatedAt",
+    "revokedAt",
+    "rotatedFromId",
+    "replacedById",
+    "rateLimitPerMinute",
+    "allowedIps",
+}
+AGENT_FIELDS = {
+    "id",
+    "name",
+    "description",
+    "type",
+    "roles",
+    "permissions",
+    "isActive",
+    "allowedIps",
+    "expiresAt",
+    "lastUsedAt",
+    "rateLimitPerMinute",
+    "createdAt",
+    "updatedAt",
+    "keys",
+}
+ROLE_FIELDS = {"slug", "name", "permissions", "createdAt"}
+EVENT_FIELDS = {"id", "occurredAt", "action", "actor", "target", "ip", "userAgent", "metadata"}
+VERIFY_FIELDS = {
+    "valid",
+    "code",
+    "keyId",
+    "agentId",
+    "agent",
+    "permissions",
+    "deprecated",
+    "expiresAt",
+}
