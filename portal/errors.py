@@ -17,9 +17,14 @@ class ApiError(Exception):
         super().__init__(self.message)
 
     def as_dict(self) -> dict:
-        body = {"error": self.code, "message": self.message, "status": self.status}
-        if self.details:
-            body["details"] = self.details
+        return self.body(self.code, self.message, self.status, self.details)
+
+    @staticmethod
+    def body(code: str, message: str, status: int, details=None) -> dict:
+        """The SPEC §4 error body."""
+        body = {"error": code, "message": message, "status": status}
+        if details:
+            body["details"] = details
         return body
 
 

@@ -5,8 +5,11 @@
 - otherwise the full page (or a 303 redirect after a successful non-secret action).
 """
 
+import json
 import logging
+from functools import lru_cache
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.loader import render_to_string
 
@@ -63,10 +66,28 @@ def respond(
     return response
 
 
+def _error_json(code, message, status, details) -> bytes:
+    if details:
+        body = ApiError.body(code, message, status, details)
+        return json.dumps(body, cls=DjangoJSONEncoder).encode()
+    return _plain_error_json(code, str(message), status)
+
+
+@lru_cache(maxsize=256)
+def _plain_error_json(code, message, status) -> bytes:
+    # The same few refusals (a bad key's 401 above all) are answered over and over: encode
+    # each once. Bounded, and only server-written messages without details are kept.
+    return json.dumps(ApiError.body(code, message, status), cls=DjangoJSONEncoder).encode()
+
+
 def render_error(request, exc: ApiError):
     """Render a domain error: SPEC §4 JSON under /api/v1/, else an HTML page or fragment."""
     if getattr(request, "is_api", False):
-        response = JsonResponse(exc.as_dict(), status=exc.status)
+        response = HttpResponse(
+            _error_json(exc.code, exc.message, exc.status, exc.details),
+            content_type="application/json",
+            status=exc.status,
+        )
     else:
         ctx = {"error": exc, "details": exc.details or {}}
         page = getattr(request, "error_page", None)

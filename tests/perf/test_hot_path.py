@@ -276,3 +276,72 @@ def test_refused_key_is_logged_once_without_the_secret(make_api, admin_key, capl
     assert response["WWW-Authenticate"].startswith("Bearer")
     assert [r.name for r in caplog.records] == ["tessera.auth"]
     assert secret[20:] not in caplog.text
+
+
+# --- how the compiled lookup is executed -----------------------------------------------------
+
+
+def test_fast_instances_are_used_only_where_they_are_exactly_the_orms():
+    from django.db.models.fetch_modes import FETCH_ONE
+    from django.db.models.signals import post_init
+
+    from portal.auth import _instance_builder
+    from tenants.models import Tenant
+
+    def attnames(model):
+        return [f.attname for f in model._meta.concrete_fields]
+
+    for model in (ApiKey, Tenant, Agent):
+        assert _instance_builder(model, attnames(model), FETCH_ONE) is not None, model
+    # A deferred column: Django's from_db must fill in DEFERRED markers.
+    assert _instance_builder(ApiKey, attnames(ApiKey)[:-1], FETCH_ONE) is None
+
+    def receiver(sender, instance, **kwargs):
+        pass
+
+    post_init.connect(receiver, sender=ApiKey)
+    try:
+        assert _instance_builder(ApiKey, attnames(ApiKey), FETCH_ONE) is None
+    finally:
+        post_init.disconnect(receiver, sender=ApiKey)
+
+
+@pytest.mark.django_db
+def test_sqlite_lookup_rewrites_its_placeholders_once(tenant, monkeypatch):
+    if connection.vendor != "sqlite":
+        pytest.skip("the placeholder rewrite is SQLite's")
+    from django.db.backends.sqlite3 import base as sqlite_base
+
+    calls = []
+    real = sqlite_base.FORMAT_QMARK_REGEX
+
+    class Counting:
+        def sub(self, *args):
+            calls.append(args[1][:40])
+            return real.sub(*args)
+
+    monkeypatch.setattr(sqlite_base, "FORMAT_QMARK_REGEX", Counting())
+    key, _ = mint_admin_key(tenant, "k")
+    calls.clear()
+    for public_id in (key.public_id, "nonexistent00", key.public_id):
+        fetch_key(public_id)
+    assert len(calls) <= 1  # the first lookup on this connection, if it was not made before
+    assert fetch_key(key.public_id).pk == key.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lookup_cursor_is_reused_per_connection_and_renewed_after_a_reconnect(tenant):
+    key, _ = mint_admin_key(tenant, "k")
+    fetch_key(key.public_id)
+    first = getattr(connection, "_tessera_hot_cursor", None)
+    fetch_key(key.public_id)
+    if first is None or first[2] is None:
+        pytest.skip("this database uses Django's own cursor for the lookup")
+    assert connection._tessera_hot_cursor[2] is first[2]
+    connection.close()  # (Django keeps an in-memory SQLite database's connection open)
+    assert fetch_key(key.public_id).pk == key.pk
+    raw, _, cursor = connection._tessera_hot_cursor
+    assert raw is connection.connection
+    assert (cursor is first[2]) == (raw is first[0])
+    revoke_key(tenant, SYSTEM, key)
+    assert fetch_key(key.public_id).status == ApiKey.Status.REVOKED
