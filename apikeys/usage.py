@@ -1,6 +1,6 @@
 """Buffered usage tracking: no database write on every request.
 
-Mechanism (documented in docs/readme/verify-ratelimits-bench.md):
+Mechanism (documented in the README, "Usage tracking"):
 
 - Each authenticated request, and each verification of a key, adds one to an in-process
   buffer: a dict increment under a lock, keyed by (key, agent, tenant, UTC day), plus the time

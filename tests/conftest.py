@@ -4,6 +4,7 @@
 """
 
 import json as jsonlib
+import time
 
 import pytest
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.test import Client
 
 from apikeys import services as key_services
 from apikeys import usage
+from portal import ratelimit
 from portal.auth import Actor
 from tenants.models import Membership, Tenant, User
 
@@ -25,9 +27,14 @@ requires_postgres = pytest.mark.skipif(
 
 
 @pytest.fixture(autouse=True)
-def _clean_state():
+def _clean_state(monkeypatch):
     cache.clear()
     usage.reset()
+    # Rate-limit windows are wall-clock minutes: a test counting its requests' budget must not
+    # straddle a minute boundary. Each test runs in the middle of one (fixed) window; tests of
+    # the windows themselves pass `now` explicitly.
+    middle = (int(time.time()) // ratelimit.WINDOW) * ratelimit.WINDOW + ratelimit.WINDOW / 2
+    monkeypatch.setattr(ratelimit, "_clock", lambda: middle)
     yield
     usage.reset()
 
