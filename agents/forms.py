@@ -11,6 +11,7 @@ from portal.validation import (
     ApiForm,
     BoolField,
     ChoiceField,
+    DateTimeField,
     ExpiryFormMixin,
     FutureDateTimeField,
     IntField,
@@ -91,6 +92,9 @@ class UpdateAgentForm(ExpiryFormMixin, AgentFieldsMixin, ApiForm):
 
     name = NameField(required=False)
     isActive = BoolField(required=False)
+    # An expired agent's form sends its old expiry back: only a *changed* expiry must be in the
+    # future, which `agents.services.update_agent` checks against the stored one.
+    expiresAt = DateTimeField()
 
     def clean(self):
         cleaned = super().clean()

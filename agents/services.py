@@ -193,6 +193,12 @@ def update_agent(tenant, actor, agent, **changes) -> Agent:
     switches the agent on or off as `set_agent_active` does."""
     with transaction.atomic():
         locked = _lock_agent(tenant, agent)
+        if "expires_at" in changes:
+            expires_at = _whole_seconds(changes["expires_at"])
+            # Sending the stored expiry back (an already expired agent's edit form does) is
+            # not a change; a new expiry must be in the future.
+            if expires_at not in (None, locked.expires_at) and expires_at <= timezone.now():
+                raise Invalid({"expiresAt": ["Must be in the future."]})
         diff = {}
         if "roles" in changes:
             role_objs = _resolve_roles(tenant, changes.pop("roles"))

@@ -287,6 +287,19 @@ def test_edit_form_keeps_an_expiry_it_shows(admin_client, agent):
     assert agent.expires_at == later
 
 
+def test_an_expired_agents_edit_form_saves(admin_client, agent):
+    past = (timezone.now() - timezone.timedelta(days=1)).replace(microsecond=0)
+    Agent.objects.filter(pk=agent.pk).update(expires_at=past)
+    html = admin_client.get(f"{AGENTS}/{agent.pk}").content.decode()
+    shown = re.search(r'name="expiresAt" value="([^"]+)"', html).group(1)
+    response = admin_client.post(
+        f"{AGENTS}/{agent.pk}", edit_form(agent, expiresAt=shown, description="Retired")
+    )
+    assert response.status_code == 303
+    agent.refresh_from_db()
+    assert (agent.description, agent.expires_at) == ("Retired", past)
+
+
 def test_edit_of_another_tenants_agent_is_a_404(
     outsider_client, admin_client, agent, foreign_agent
 ):

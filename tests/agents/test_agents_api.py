@@ -322,6 +322,36 @@ def test_invalid_update_is_a_400_and_changes_nothing(api, tenant, agent, body, f
     assert not tenant.audit_events.filter(action="agent.updated").exists()
 
 
+def _expire(agent, ago=dt.timedelta(days=1)):
+    past = (timezone.now() - ago).replace(microsecond=0)
+    Agent.objects.filter(pk=agent.pk).update(expires_at=past)
+    return past
+
+
+def test_an_expired_agent_can_be_edited_with_its_expiry_sent_back(api, tenant, agent):
+    past = _expire(agent)
+    sent = past.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    response = api.put(f"{AGENTS}/{agent.pk}", {"description": "Retired", "expiresAt": sent})
+    assert response.status_code == 200, response.json()
+    assert response.json()["description"] == "Retired"
+    assert response.json()["expiresAt"] == sent
+    event = tenant.audit_events.filter(action="agent.updated").get()
+    assert event.metadata == {"changes": {"description": ["Answers tickets", "Retired"]}}
+
+
+def test_a_changed_expiry_must_still_be_in_the_future(api, tenant, agent):
+    past = _expire(agent)
+    earlier = (past - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    response = api.patch(f"{AGENTS}/{agent.pk}", {"description": "x", "expiresAt": earlier})
+    assert response.status_code == 400
+    assert response.json()["details"] == {"expiresAt": ["Must be in the future."]}
+    agent.refresh_from_db()
+    assert (agent.expires_at, agent.description) == (past, "Answers tickets")
+    assert not tenant.audit_events.filter(action="agent.updated").exists()
+    later = (timezone.now() + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert api.patch(f"{AGENTS}/{agent.pk}", {"expiresAt": later}).json()["expiresAt"] == later
+
+
 def test_patch_is_active_false_deactivates_with_its_own_event(api, tenant, agent, made):
     response = api.patch(f"{AGENTS}/{agent.pk}", {"isActive": False})
     assert response.json()["isActive"] is False
