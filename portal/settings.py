@@ -99,9 +99,17 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL and a busy timeout let the dev server and a second process share the file.
+    # A transaction that reads and then writes cannot take the write lock once another writer
+    # holds it: SQLite fails it at once with "database is locked", busy timeout or not. IMMEDIATE
+    # takes the write lock at BEGIN, so concurrent writers queue (up to `timeout` seconds) and the
+    # loser of a race then sees the winner's row: a 409, as on PostgreSQL. WAL lets readers run
+    # beside the one writer.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_TIMEOUT", default=20),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
 # Persistent connections on every engine: opening one costs milliseconds (SQLite's PRAGMAs and
 # the WAL checkpoint on close, PostgreSQL's handshake), which would dwarf a key lookup.

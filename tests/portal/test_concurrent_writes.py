@@ -1,0 +1,155 @@
+"""Overlapping writes through a real multi-threaded server (gunicorn, gthread): a lost race is a
+409 (or waits its turn), never a 500 "database is locked", on SQLite (a file, as deployed) and on
+PostgreSQL alike (SPEC §4)."""
+
+import json
+import threading
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.perf.conftest import SEED, ScratchDb, run_python
+from tests.served import gunicorn, request
+
+THREADS = 8
+ADMIN = "/t/acme-corp/api/v1/admin"
+
+# On PostgreSQL the server writes to the test database itself: committed rows, flushed after.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class PostgresDb:
+    """The test database itself, seeded as ScratchDb seeds a file (committed rows)."""
+
+    def __init__(self):
+        s = connection.settings_dict
+        auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+        self.url = f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+        seeded = json.loads(run_python(SEED, self.url).strip().splitlines()[-1])
+        self.admin_id, self.admin_secret = seeded["admin"]
+        self.agent_key_id, self.agent_secret = seeded["agent"]
+
+
+@pytest.fixture
+def served(tmp_path):
+    """(base URL, seeded db) of gunicorn with one worker of 8 threads on this run's database."""
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        db = PostgresDb()
+    else:
+        db = ScratchDb(tmp_path / "scratch.sqlite3")
+    with gunicorn(db.url, threads=THREADS, USAGE_FLUSH_SECONDS="1") as base:
+        yield base, db
+
+
+def race(calls):
+    """Send the requests at the same moment, one thread each; return the responses."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(i, call):
+        barrier.wait(timeout=10)
+        results[i] = call()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return results
+
+
+def post(base, path, secret, body=None):
+    return request(
+        base + path, method="POST", body=body or {}, headers={"Authorization": f"Bearer {secret}"}
+    )
+
+
+def get(base, path, secret):
+    return request(base + path, headers={"Authorization": f"Bearer {secret}"})
+
+
+def statuses(responses):
+    codes = sorted(r.status for r in responses)
+    assert 500 not in codes, [r for r in responses if r.status >= 500]
+    return codes
+
+
+def test_parallel_creates_of_one_agent_name_give_one_201_and_409s(served):
+    base, db = served
+    names = ["Racer", "racer", "RACER", "Racer", "rAcer", "racer", "Racer", "RaCeR"]
+    responses = race(
+        [lambda n=n: post(base, f"{ADMIN}/agents", db.admin_secret, {"name": n}) for n in names]
+    )
+    assert statuses(responses) == [201] + [409] * (THREADS - 1)
+    assert all(r.json()["error"] == "conflict" for r in responses if r.status == 409)
+    listed = get(base, f"{ADMIN}/agents?limit=200", db.admin_secret).json()["data"]
+    assert sum(1 for a in listed if a["name"].casefold() == "racer") == 1
+
+
+def test_parallel_rotations_of_one_key_give_one_successor(served):
+    base, db = served
+    target = post(base, f"{ADMIN}/api-keys", db.admin_secret, {"name": "target"}).json()
+    responses = race(
+        [
+            lambda: post(base, f"{ADMIN}/api-keys/{target['id']}/rotate", db.admin_secret)
+            for _ in range(THREADS)
+        ]
+    )
+    assert statuses(responses) == [201] + [409] * (THREADS - 1)
+    keys = get(base, f"{ADMIN}/api-keys?limit=200", db.admin_secret).json()["data"]
+    assert sum(1 for k in keys if k["name"] == "target" and k["status"] != "revoked") == 1
+
+
+def test_parallel_rotate_key_of_one_agent_gives_one_successor(served):
+    base, db = served
+    agent = next(
+        a
+        for a in get(base, f"{ADMIN}/agents", db.admin_secret).json()["data"]
+        if a["name"] == "bot"
+    )
+    url = f"{ADMIN}/agents/{agent['id']}/rotate-key"
+    responses = race(
+        [
+            lambda: post(base, url, db.admin_secret, {"keyId": db.agent_key_id})
+            for _ in range(THREADS)
+        ]
+    )
+    assert statuses(responses) == [201] + [409] * (THREADS - 1)
+
+
+def test_parallel_self_rotations_give_one_successor(served):
+    base, db = served
+    responses = race(
+        [lambda: post(base, "/t/acme-corp/api/v1/agents/me/rotate", db.agent_secret)] * THREADS
+    )
+    codes = statuses(responses)
+    # A loser either sees the key already rotated (409) or, authenticating after the winner
+    # committed, already revoked (401).
+    assert codes.count(201) == 1 and set(codes) <= {201, 401, 409}
+
+
+def test_parallel_revokes_of_one_key_give_one_200_and_409s(served):
+    base, db = served
+    target = post(base, f"{ADMIN}/api-keys", db.admin_secret, {"name": "target"}).json()
+    responses = race(
+        [
+            lambda: post(base, f"{ADMIN}/api-keys/{target['id']}/revoke", db.admin_secret)
+            for _ in range(THREADS)
+        ]
+    )
+    assert statuses(responses) == [200] + [409] * (THREADS - 1)
+
+
+def test_parallel_logins_and_creates_next_to_the_usage_flush_never_500(served):
+    base, db = served
+    # Uses of the agent key fill the usage buffer, flushed every second by the worker's thread
+    # while the creates write.
+    calls = [lambda: get(base, "/t/acme-corp/api/v1/agents/me", db.agent_secret)] * 4
+    calls += [
+        lambda i=i: post(base, f"{ADMIN}/agents", db.admin_secret, {"name": f"worker-{i}"})
+        for i in range(4)
+    ]
+    for _ in range(3):
+        codes = statuses(race(calls))
+        assert set(codes) <= {200, 201, 409}
