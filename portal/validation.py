@@ -73,6 +73,38 @@ def clean_name(value: str, *, max_length: int = 100) -> str:
     return value
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_MESSAGE = "Lone surrogates and NUL characters are not allowed."
+
+
+def has_unstorable_text(value) -> bool:
+    """Does `value` (a string, or a list/dict of them, as JSON bodies nest) hold a NUL or a lone
+    surrogate? Neither can be stored (PostgreSQL refuses NUL, UTF-8 refuses surrogates), so
+    every string field of every body is checked here, before any field's own cleaning."""
+    if isinstance(value, str):
+        return bool(_UNSTORABLE.search(value))
+    if isinstance(value, list | tuple):
+        return any(has_unstorable_text(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_unstorable_text(k) or has_unstorable_text(v) for k, v in value.items())
+    return False
+
+
+def _safe_key(key) -> str:
+    """A field name as it may appear in an error body."""
+    return _UNSTORABLE.sub("\ufffd", str(key)[:60])
+
+
+def unstorable_fields(data, names) -> dict:
+    """Per-field errors for the fields of `data` (dict or QueryDict) holding unstorable text."""
+    errors = {}
+    for key in names:
+        values = data.getlist(key) if hasattr(data, "getlist") else [data[key]]
+        if has_unstorable_text(key) or has_unstorable_text(values):
+            errors[_safe_key(key)] = [UNSTORABLE_MESSAGE]
+    return errors
+
+
 class JsonTyped:
     """Mixin: the Python types a field accepts from a JSON body (None is always allowed)."""
 
@@ -271,19 +303,26 @@ class ApiForm(forms.Form):
         self.provided = {k for k in self.raw if k in self.fields}
 
     def validate(self) -> dict:
-        errors = {}
+        errors = unstorable_fields(self.raw, list(self.raw))
         for key in self.raw:
             if key not in self.fields and key not in FORM_ONLY_FIELDS:
-                errors[str(key)[:60]] = ["Unknown field."]
+                errors.setdefault(_safe_key(key), ["Unknown field."])
         if self.is_json:
             for key in self.provided:
                 value, field = self.raw[key], self.fields[key]
+                if key in errors:
+                    continue
                 if value is not None and isinstance(field, JsonTyped):
                     if not field.json_type_ok(value):
                         errors[key] = [f"Must be {field.json_type_name}."]
-        if errors and self.is_json:
-            # Still validate the well-typed fields, so the client sees every problem at once.
-            self.data = {k: v for k, v in self.raw.items() if k not in errors}
+        if errors:
+            # Still validate the other fields, so the client sees every problem at once.
+            if self.is_json:
+                self.data = {k: v for k, v in self.raw.items() if k not in errors}
+            else:
+                self.data = self.raw.copy()
+                for key in errors:
+                    self.data.pop(key, None)
         if not self.is_valid() or errors:
             for k, v in self.errors.items():
                 errors.setdefault("body" if k == "__all__" else k, list(v))
@@ -300,6 +339,9 @@ def validate(form_class, request, **kwargs) -> tuple[dict, ApiForm]:
 def parse_query(request, form_class) -> dict:
     """Validate query-string filters (unknown ones are ignored, bad values are 400)."""
     data = {k: v for k, v in request.GET.items() if k in form_class.base_fields and v != ""}
+    bad = unstorable_fields(request.GET, [k for k in request.GET if k in data])
+    if bad:
+        raise Invalid(bad)
     form = form_class(data)
     form.is_json = False
     if not form.is_valid():
