@@ -219,9 +219,28 @@ def validate_ip_or_cidr(value: str) -> str:
         raise ValidationError(f"'{value[:60]}' is not an IP address or CIDR.") from None
 
 
+class IpListWidget(ListWidget):
+    def value_from_datadict(self, data, files, name):
+        value = super().value_from_datadict(data, files, name)
+        # A blank text box in the portal is "no restriction", as `null` is in JSON.
+        return None if value == [] and hasattr(data, "getlist") else value
+
+
 class IpListField(ListField):
+    """`allowedIps`: null means no restriction; an empty list would read as "no address may
+    call" yet was once stored as "any may", so it is refused (SPEC §4)."""
+
+    widget = IpListWidget
+
     def __init__(self, **kwargs):
         super().__init__(item_validator=validate_ip_or_cidr, **kwargs)
+
+    def to_python(self, value):
+        if value == []:
+            raise ValidationError(
+                "An empty list is not allowed; send null for no restriction, or list addresses."
+            )
+        return super().to_python(value)
 
 
 def to_utc(value: dt.datetime) -> dt.datetime:
