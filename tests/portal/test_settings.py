@@ -166,7 +166,8 @@ def test_manage_py_check_deploy_is_clean_under_production_settings():
     out = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
-        env=clean_env(**PRODUCTION),
+        # A shared cache, as deployed (a local-memory one is a warning: see test_deploy_checks).
+        env=clean_env(**PRODUCTION, CACHE_URL="redis://127.0.0.1:6379/0"),
         capture_output=True,
         text=True,
         timeout=120,
