@@ -1,11 +1,18 @@
+import unicodedata
 import uuid
 
 from django.db import models
-from django.db.models.functions import Lower
 from django.utils import timezone
 
 PERMISSION_RE = r"^[a-z][a-z0-9_.-]*:[a-z0-9_.*/-]+$"
 ROLE_SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$"
+
+
+def name_key(name: str) -> str:
+    """The form of an agent name that uniqueness compares: NFC after Unicode case folding, so
+    `Café` and `CAFÉ` (and `Straße` and `STRASSE`) clash on every database alike, where the
+    database's LOWER() folds only ASCII on SQLite."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
 
 
 class Role(models.Model):
@@ -39,6 +46,8 @@ class Agent(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="agents")
     name = models.CharField(max_length=100)
+    # name_key(name), kept by save(); case folding can lengthen a name (ß → ss).
+    name_key = models.CharField(max_length=300, editable=False, default="")
     description = models.TextField(blank=True, default="")
     type = models.CharField(max_length=20, choices=Type.choices, default=Type.SERVICE)
     roles = models.ManyToManyField(Role, related_name="agents", blank=True)
@@ -57,13 +66,20 @@ class Agent(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint("tenant", Lower("name"), name="agent_name_ci_unique"),
+            models.UniqueConstraint(fields=["tenant", "name_key"], name="agent_name_key_unique"),
         ]
         indexes = [models.Index(fields=["tenant", "-created_at", "-id"], name="agent_tenant_time")]
         ordering = ["-created_at", "-id"]
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        self.name_key = name_key(self.name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "name_key"}
+        super().save(*args, **kwargs)
 
     def is_expired(self, now=None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from agents.forms import validate_role_slug
-from agents.models import Agent, Grant, Role
+from agents.models import Agent, Grant, Role, name_key
 from apikeys import services as key_services
 from apikeys.models import ApiKey
 from audit.services import record
@@ -126,7 +126,7 @@ def _resolve_roles(tenant, slugs) -> list[Role]:
 
 
 def _check_agent_name_free(tenant, name: str, *, exclude=None) -> None:
-    others = tenant.agents.filter(name__iexact=name)
+    others = tenant.agents.filter(name_key=name_key(name))
     if exclude is not None:
         others = others.exclude(pk=exclude)
     if others.exists():

@@ -55,6 +55,14 @@ class ApiKey(models.Model):
             models.Index(fields=["expires_at"], name="apikey_expiry"),
         ]
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # The database's backstop for the one-successor rule that the row lock enforces.
+            models.UniqueConstraint(
+                fields=["rotated_from"],
+                condition=models.Q(rotated_from__isnull=False),
+                name="apikey_one_successor",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.prefix})"

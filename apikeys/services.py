@@ -7,7 +7,7 @@ returned to the caller exactly once and is never stored, logged or audited.
 
 import datetime as dt
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apikeys import keyformat
@@ -160,19 +160,24 @@ def replace_keys(tenant, actor, keys, *, grace_period: int = 0, name=None):
         # not just api_keys:write.
         raise Forbidden("Rotating an agent's key needs the 'agents:write' scope.")
     lifetime = template.expires_at - template.created_at if template.expires_at else None
-    new_key, secret = _new_key(
-        tenant,
-        actor,
-        kind=template.kind,
-        name=name or template.name,
-        scopes=template.scopes,
-        expires_at=now + lifetime if lifetime else None,
-        agent=template.agent,
-        rate_limit_per_minute=template.rate_limit_per_minute,
-        allowed_ips=template.allowed_ips,
-        rotated_from=template if len(keys) == 1 else None,
-        now=now,
-    )
+    try:
+        with transaction.atomic():
+            new_key, secret = _new_key(
+                tenant,
+                actor,
+                kind=template.kind,
+                name=name or template.name,
+                scopes=template.scopes,
+                expires_at=now + lifetime if lifetime else None,
+                agent=template.agent,
+                rate_limit_per_minute=template.rate_limit_per_minute,
+                allowed_ips=template.allowed_ips,
+                rotated_from=template if len(keys) == 1 else None,
+                now=now,
+            )
+    except IntegrityError:
+        # apikey_one_successor: a concurrent rotation got there first.
+        raise Conflict(f"Key {template.prefix} was already rotated.") from None
     record(
         tenant,
         actor,
