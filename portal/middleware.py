@@ -6,7 +6,7 @@ from django.http import Http404, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.cache import patch_vary_headers
 
-from portal import errors
+from portal import errors, outage
 from portal.respond import render_error
 
 log = logging.getLogger("tessera")
@@ -38,9 +38,13 @@ class ApiMountMiddleware:
                 response = converted
         else:
             patch_vary_headers(response, ("HX-Request",))
+        if outage.is_down() and not getattr(request, "database_unavailable", False):
+            outage.check_recovered()
         return response
 
     def process_exception(self, request, exception):
+        if outage.is_unavailable(exception):
+            return outage.respond(request, exception)
         if isinstance(exception, errors.ApiError):
             return render_error(request, exception)
         if not getattr(request, "is_api", False):

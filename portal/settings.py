@@ -209,10 +209,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # A database outage is logged once by portal.outage, not once per 503 it answers.
+    "filters": {"outage": {"()": "portal.outage.OutageLogFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # runserver prints its own start-up and request lines; don't log them a second time.
     "loggers": {
+        "django.request": {"filters": ["outage"]},
         "django.server": {"level": "WARNING"},
         "django.utils.autoreload": {"level": "WARNING"},
     },
