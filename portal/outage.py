@@ -70,7 +70,7 @@ def check_recovered() -> None:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-    except UNAVAILABLE:
+    except Exception:  # still down (or failing otherwise): never turn a response into a 500
         return
     recovered()
 
