@@ -3,14 +3,18 @@
 PostgreSQL alike (SPEC §4)."""
 
 import json
+import re
 import threading
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
 from tests.perf.conftest import SEED, ScratchDb, run_python
-from tests.served import gunicorn, request
+from tests.served import Response, gunicorn, request
 
 THREADS = 8
 ADMIN = "/t/acme-corp/api/v1/admin"
@@ -153,3 +157,53 @@ def test_parallel_logins_and_creates_next_to_the_usage_flush_never_500(served):
     for _ in range(3):
         codes = statuses(race(calls))
         assert set(codes) <= {200, 201, 409}
+
+
+ADD_USER = """
+import django
+django.setup()
+from tenants.models import Membership, Tenant, User
+user = User.objects.create_user("owner@acme.test", "correct horse battery staple")
+Membership.objects.create(tenant=Tenant.objects.get(slug="acme-corp"), user=user, role="owner")
+"""
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def log_in(base):
+    """GET the login page for its CSRF cookie and token, then POST the password."""
+    page = request(base + "/login")
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.body).group(1)
+    cookie = page.headers["Set-Cookie"].split(";")[0]
+    form = {
+        "email": "owner@acme.test",
+        "password": "correct horse battery staple",
+        "csrfmiddlewaretoken": token.decode(),
+    }
+    req = urllib.request.Request(  # noqa: S310 (loopback)
+        base + "/login",
+        data=urllib.parse.urlencode(form).encode(),
+        headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    try:
+        with urllib.request.build_opener(NoRedirect).open(req, timeout=60) as response:
+            return Response(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as err:
+        return Response(err.code, dict(err.headers), err.read())
+
+
+def test_parallel_logins_beside_api_writes_and_the_usage_flush_never_500(served):
+    base, db = served
+    run_python(ADD_USER, db.url)
+    calls = [lambda: log_in(base)] * 4
+    calls += [lambda: get(base, "/t/acme-corp/api/v1/agents/me", db.agent_secret)] * 2
+    calls += [
+        lambda i=i: post(base, f"{ADMIN}/api-keys", db.admin_secret, {"name": f"k{i}"})
+        for i in range(2)
+    ]
+    for _ in range(3):
+        codes = statuses(race(calls))
+        assert codes == [200, 200, 201, 201, 302, 302, 302, 302]
