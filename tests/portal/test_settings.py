@@ -215,6 +215,13 @@ def test_database_defaults_to_a_sqlite_file_in_the_project_folder():
     assert Path(db["NAME"]) == ROOT / "db.sqlite3"
 
 
+def test_sqlite_writers_take_the_write_lock_at_begin_and_wait_for_each_other():
+    options = production(SQLITE_TIMEOUT="7")["DATABASES"]["default"]["OPTIONS"]
+    assert options["transaction_mode"] == "IMMEDIATE"
+    assert options["timeout"] == 7
+    assert "journal_mode=WAL" in options["init_command"]
+
+
 def test_connection_health_checks_can_be_turned_off():
     db = production(CONN_HEALTH_CHECKS="false")["DATABASES"]["default"]
     assert db["CONN_HEALTH_CHECKS"] is False
