@@ -1,6 +1,7 @@
 import logging
 import re
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -62,18 +63,31 @@ class ApiMountMiddleware:
 
 
 class ApiAwareCsrfMiddleware(CsrfViewMiddleware):
-    """CSRF as Django does it, except for API calls that carry an API key header.
+    """CSRF as Django does it, but only for requests that a session authenticates (SPEC §3).
 
-    A key header is not sent by browsers on their own, so it needs no CSRF token; a session
-    on the JSON API still does.
+    Under `/api/v1/`, authentication is decided before CSRF: a request that carries an API key
+    (or token) header, or no logged-in session at all, is not checked here. The view then
+    answers 401 to a request with no credential, whatever its method, and 400 to a session
+    together with a key. A browser never adds a key header on its own, so a forged request can
+    only ride on the session, and that is exactly what is still checked.
     """
 
     def process_view(self, request, callback, callback_args, callback_kwargs):
         if getattr(request, "is_api", False) and (
-            request.META.get("HTTP_AUTHORIZATION") or request.META.get("HTTP_X_API_KEY")
+            request.META.get("HTTP_AUTHORIZATION")
+            or request.META.get("HTTP_X_API_KEY")
+            or not has_session_user(request)
         ):
             return None
         return super().process_view(request, callback, callback_args, callback_kwargs)
+
+
+def has_session_user(request) -> bool:
+    """Is a user logged in through the session? No query when no session cookie was sent."""
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        return False
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated)
 
 
 def json_error(status: int, message: str | None = None) -> JsonResponse:

@@ -18,12 +18,14 @@ from portal import ratelimit
 from portal.auth import Actor, authenticate_key, client_ip, get_credential
 from portal.errors import (
     ApiError,
+    BadRequest,
     Forbidden,
     MethodNotAllowed,
     NotFound,
     RateLimited,
     Unauthorized,
 )
+from portal.middleware import has_session_user
 from portal.respond import render_error
 from tenants.models import Membership
 
@@ -70,6 +72,11 @@ def tenant_view(
             if request.is_api:
                 try:
                     raw = get_credential(request)
+                    if raw is not None and has_session_user(request):
+                        raise BadRequest(
+                            "Send one credential: this request carries both a logged-in "
+                            "session and an API key."
+                        )
                     key = authenticate_key(request, tenant, raw) if raw is not None else None
                 except ApiError as exc:
                     return _refused(request, exc)
