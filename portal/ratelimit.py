@@ -1,10 +1,19 @@
-"""Per-key fixed-window rate limits (SPEC §6b), counted in Django's cache.
+"""Per-key sliding-window rate limits (SPEC §6b), counted in Django's cache.
 
-With `CACHE_URL=redis://…` every worker and host shares one counter per key and minute. A key
-over its limit is refused; other keys and tenants are untouched because counters are per key.
+Each key's admitted requests are counted in 6-second buckets. A request is admitted when the
+buckets that overlap the last 60 seconds (the current one and the ten before it) hold fewer than
+the key's limit; so over **any** 60 seconds a key gets at most its limit, and a burst across a
+minute boundary cannot double it. Counting the oldest bucket whole errs on the safe side: in the
+worst case a key waits up to 6 seconds longer than an exact sliding log would make it. A refused
+request is taken back out of its bucket, so hammering while limited does not extend the wait.
+
+With `CACHE_URL=redis://…` every worker and host shares the buckets (one `INCR` and one `MGET`
+per request). A key over its limit is refused; other keys and tenants are untouched because
+buckets are per key.
 """
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -14,6 +23,8 @@ from django.core.cache import cache
 log = logging.getLogger("tessera.ratelimit")
 
 WINDOW = 60
+BUCKET = 6
+SPAN = WINDOW // BUCKET + 1  # buckets that overlap any 60 s ending now
 _clock = time.time  # tests pin it to share one window with another process
 
 
@@ -21,7 +32,7 @@ _clock = time.time  # tests pin it to share one window with another process
 class RateState:
     limit: int
     remaining: int
-    reset: int  # seconds until the window ends
+    reset: int  # seconds until the oldest counted request stops counting
 
     @property
     def exceeded(self) -> bool:
@@ -44,26 +55,45 @@ def limit_for(key) -> int:
 
 
 def hit(key, now: float | None = None) -> RateState:
-    """Count one request for `key` in the current window and say where it stands.
+    """Count one request for `key` now and say where it stands (`exceeded`: refuse it).
 
-    The counter is per key and per minute, so one key over its limit never affects another key
-    or tenant. If the cache itself fails, the request is let through (and logged): rate limits
-    protect the service, an outage of the cache should not take the API down with it.
+    If the cache itself fails, the request is let through (and logged): rate limits protect
+    the service, an outage of the cache should not take the API down with it.
     """
     now = _clock() if now is None else now
-    window = int(now // WINDOW)
+    current = int(now // BUCKET)
     # The public id is unique and short: Django validates every character of a cache key.
-    counter = f"rl:{key.public_id}:{window}"
+    names = [f"rl:{key.public_id}:{b}" for b in range(current - SPAN + 1, current + 1)]
     limit = limit_for(key)
-    reset = max(1, int((window + 1) * WINDOW - now))
     try:
-        try:
-            count = cache.incr(counter)
-        except ValueError:
-            # First request of the window: add() is atomic (SET NX), so of two racing processes
-            # one creates the counter and the other increments it.
-            count = 1 if cache.add(counter, 1, WINDOW + 5) else cache.incr(counter)
+        counts = _counts(names)
     except Exception:
-        log.warning("rate-limit cache unavailable; letting %s through", key.pk, exc_info=True)
-        count = 0
-    return RateState(limit=limit, remaining=limit - count, reset=reset)
+        log.warning(
+            "rate-limit cache unavailable; letting %s through", key.public_id, exc_info=True
+        )
+        counts = {}
+    used = sum(counts.values())
+    if used > limit:
+        try:
+            cache.decr(names[-1])  # refused: it does not spend the budget
+        except Exception:
+            pass
+    oldest = next((i for i, name in enumerate(names) if counts.get(name)), len(names) - 1)
+    # The oldest counted bucket stops overlapping the last 60 s one bucket after it ends + 60 s.
+    leaves_at = (current - SPAN + 1 + oldest + 1) * BUCKET + WINDOW
+    reset = max(1, math.ceil(leaves_at - now))
+    return RateState(limit=limit, remaining=limit - used, reset=reset)
+
+
+def _counts(names: list[str]) -> dict[str, int]:
+    """Increment the current bucket (the last name) and read the earlier ones."""
+    counter = names[-1]
+    try:
+        count = cache.incr(counter)
+    except ValueError:
+        # First request of the bucket: add() is atomic (SET NX), so of two racing processes
+        # one creates the counter and the other increments it.
+        count = 1 if cache.add(counter, 1, WINDOW + 2 * BUCKET) else cache.incr(counter)
+    counts = cache.get_many(names[:-1])
+    counts[counter] = count
+    return counts
