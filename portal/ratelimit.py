@@ -77,7 +77,7 @@ def hit(key, now: float | None = None) -> RateState:
         try:
             cache.decr(names[-1])  # refused: it does not spend the budget
         except Exception:
-            pass
+            log.warning("could not take back a refused request of %s", key.public_id)
     oldest = next((i for i, name in enumerate(names) if counts.get(name)), len(names) - 1)
     # The oldest counted bucket stops overlapping the last 60 s one bucket after it ends + 60 s.
     leaves_at = (current - SPAN + 1 + oldest + 1) * BUCKET + WINDOW
