@@ -2,9 +2,12 @@
 
 Mechanism (documented in the README, "Usage tracking"):
 
-- Each authenticated request, and each verification of a key, adds one to an in-process
-  buffer: a dict increment under a lock, keyed by (key, agent, tenant, UTC day), plus the time
-  and IP of the key's latest use. Nothing touches the database on the request path.
+- Each authenticated request, and each verification of a key, adds one to a buffer keyed by
+  (key, agent, tenant, UTC day), plus the time and IP of the key's latest use. Nothing touches
+  the database on the request path. The buffer is in Redis when `USAGE_REDIS_URL` is set (it
+  defaults to a Redis `CACHE_URL`): atomic `HINCRBY`s that every process shares, so a worker
+  killed with SIGKILL loses nothing, and any process's flush writes them. Without Redis it is
+  an in-process dict under a lock (the single-process default).
 - The buffer is written in one transaction: per-key per-day counts are *added*
   (`count = count + n`, so several processes and several flushes sum exactly), and
   `lastUsedAt`/`lastUsedIp` are set on keys and agents.
@@ -13,8 +16,10 @@ Mechanism (documented in the README, "Usage tracking"):
   an idle worker; without that thread (runserver, tests) a request that finds the buffer older
   than the interval flushes it. Also at interpreter exit (`atexit`) and in gunicorn's
   `worker_exit` hook, so a graceful shutdown or reload loses nothing; `manage.py flushusage`
-  flushes the buffer of the process it runs in. A failed write keeps the counts for the next
-  flush. Only a hard kill (SIGKILL, OOM, power loss) loses at most one interval of counts.
+  flushes the buffer of the process it runs in (and Redis's). A failed write keeps the counts
+  for the next flush. With the in-memory buffer only, a hard kill (SIGKILL, OOM, power loss)
+  loses at most one interval of that process's counts; with Redis, only a kill in the middle of
+  a flush's database write can lose that one batch.
 
 Rejected uses of keys that exist (`api_key.rejected`, SPEC §3) go through here too: the first
 rejection of a key for a reason in each minute is audited at once; repeats within that minute
@@ -23,10 +28,12 @@ client hammering with a revoked key cannot turn each request into a database wri
 """
 
 import atexit
+import datetime as dt
 import logging
 import os
 import threading
 import time
+import uuid
 
 from django.conf import settings
 from django.core.cache import cache
@@ -47,9 +54,17 @@ _flusher: dict = {}  # pid -> (thread, stop event): a forked child must start it
 
 
 def record_use(key, ip: str | None, now=None) -> None:
-    """Count one use of `key` (and its agent) from `ip`. Memory only on the request path."""
+    """Count one use of `key` (and its agent) from `ip`: Redis or memory, never the database."""
     now = now or timezone.now()
     bucket = (key.pk, key.agent_id, key.tenant_id, now.date())
+    shared = _redis()
+    if shared is not None:
+        try:
+            shared.add(bucket, now, ip)
+            _flush_if_due()
+            return
+        except Exception:
+            log.warning("usage buffer in Redis unavailable; counting in memory", exc_info=True)
     with _lock:
         _counts[bucket] = _counts.get(bucket, 0) + 1
         if ip is None and key.pk in _last:
@@ -93,6 +108,9 @@ def reset() -> None:
     """Drop the buffer and restart the interval (tests: each starts with nothing pending, and no
     request flushes in the middle of a test that counts its queries)."""
     global _last_flush
+    shared = _redis()
+    if shared is not None:
+        shared.take()
     with _lock:
         _counts.clear()
         _last.clear()
@@ -101,9 +119,10 @@ def reset() -> None:
 
 
 def pending() -> int:
-    """Uses counted in this process and not yet written."""
+    """Uses counted (in this process, and in Redis when shared) and not yet written."""
+    shared = _redis()
     with _lock:
-        return sum(_counts.values())
+        return sum(_counts.values()) + (shared.pending() if shared is not None else 0)
 
 
 def flush() -> int:
@@ -114,6 +133,12 @@ def flush() -> int:
         counts, last, rejections = _counts, _last, _rejections
         _counts, _last, _rejections = {}, {}, {}
         _last_flush = time.monotonic()
+    shared = _redis()
+    if shared is not None:
+        try:
+            _merge(counts, last, *shared.take())
+        except Exception:
+            log.warning("could not read the usage buffer in Redis", exc_info=True)
     for key, actor, metadata, count in rejections.values():
         try:
             _audit_rejection(key, actor, {**metadata, "count": count, "aggregated": True})
@@ -126,12 +151,87 @@ def flush() -> int:
     except Exception:
         log.exception("could not write usage counters; keeping them for the next flush")
         with _lock:
-            for bucket, n in counts.items():
-                _counts[bucket] = _counts.get(bucket, 0) + n
-            for pk, value in last.items():
-                _last.setdefault(pk, value)
+            _merge(_counts, _last, counts, last)
         return 0
     return written
+
+
+def _merge(counts, last, more_counts, more_last) -> None:
+    """Add `more_*` into `counts`/`last` (the latest use of a key wins)."""
+    for bucket, n in more_counts.items():
+        counts[bucket] = counts.get(bucket, 0) + n
+    for pk, value in more_last.items():
+        if pk not in last or last[pk][0] < value[0]:
+            last[pk] = value
+
+
+class RedisBuffer:
+    """The usage buffer shared by every process through Redis (two hashes under `prefix`).
+
+    `add` is one pipelined round trip of atomic increments; `take` reads and deletes both
+    hashes in one Lua script, so two processes flushing at once never count a use twice.
+    """
+
+    TAKE = """
+    local out = {}
+    for i, name in ipairs(KEYS) do
+        out[i] = redis.call('HGETALL', name)
+        redis.call('DEL', name)
+    end
+    return out
+    """
+
+    def __init__(self, url: str, prefix: str):
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.counts_name, self.last_name = f"{prefix}:counts", f"{prefix}:last"
+        self._take = self.client.register_script(self.TAKE)
+
+    def add(self, bucket, now, ip) -> None:
+        key_id, agent_id, tenant_id, day = bucket
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hincrby(self.counts_name, f"{key_id}|{agent_id or ''}|{tenant_id}|{day}", 1)
+        pipe.hset(self.last_name, str(key_id), f"{now.isoformat()}|{ip or ''}|{agent_id or ''}")
+        pipe.execute()
+
+    def take(self) -> tuple[dict, dict]:
+        raw_counts, raw_last = self._take(keys=[self.counts_name, self.last_name])
+        counts, last = {}, {}
+        for field, n in zip(raw_counts[::2], raw_counts[1::2], strict=True):
+            key_id, agent_id, tenant_id, day = field.decode().split("|")
+            bucket = (
+                uuid.UUID(key_id),
+                uuid.UUID(agent_id) if agent_id else None,
+                uuid.UUID(tenant_id),
+                dt.date.fromisoformat(day),
+            )
+            counts[bucket] = counts.get(bucket, 0) + int(n)
+        for field, value in zip(raw_last[::2], raw_last[1::2], strict=True):
+            when, ip, agent_id = value.decode().split("|")
+            last[uuid.UUID(field.decode())] = (
+                dt.datetime.fromisoformat(when),
+                ip or None,
+                uuid.UUID(agent_id) if agent_id else None,
+            )
+        return counts, last
+
+    def pending(self) -> int:
+        return sum(int(n) for n in self.client.hvals(self.counts_name))
+
+
+_buffers: dict[tuple, RedisBuffer] = {}
+
+
+def _redis() -> RedisBuffer | None:
+    """The shared buffer when `USAGE_REDIS_URL` is set (one client per URL and prefix)."""
+    url = settings.USAGE_REDIS_URL
+    if not url:
+        return None
+    config = (url, settings.USAGE_REDIS_PREFIX)
+    if config not in _buffers:
+        _buffers[config] = RedisBuffer(*config)
+    return _buffers[config]
 
 
 def _write(counts, last) -> int:

@@ -201,8 +201,15 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 # commitment, so it stays opt-in (SECURE_HSTS_PRELOAD=true).
 SILENCED_SYSTEM_CHECKS = ["security.W003", "security.W021"]
 
-# Usage counters are buffered in memory and written at most once per interval per process.
+# Usage counters are buffered and written at most once per interval per process: in Redis when
+# CACHE_URL (or USAGE_REDIS_URL) points at one, so a killed worker loses nothing; else in memory.
 USAGE_FLUSH_SECONDS = env.int("USAGE_FLUSH_SECONDS", default=60)
+_cache_url = env.str("CACHE_URL", default="")
+USAGE_REDIS_URL = env.str(
+    "USAGE_REDIS_URL",
+    default=_cache_url if _cache_url.startswith(("redis://", "rediss://", "unix://")) else "",
+)
+USAGE_REDIS_PREFIX = env.str("USAGE_REDIS_PREFIX", default="tessera:usage")
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

@@ -1,0 +1,136 @@
+"""With Redis, usage is buffered there: a worker killed with SIGKILL loses no counted use, and
+any process's flush writes them (SPEC §6b's cache, issue "crash-safe usage").
+
+Against the real Redis on 127.0.0.1:6379 (skipped with a reason when none answers). Every test
+uses a buffer prefix of its own and deletes it, so parallel runs never meet.
+"""
+
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from apikeys import usage
+from apikeys.models import KeyUsage
+from tests.perf.conftest import run_python
+from tests.ratelimit.test_redis import REDIS_URL, requires_redis
+from tests.served import gunicorn, request
+
+pytestmark = requires_redis
+
+KEYS = "/t/acme-corp/api/v1/admin/api-keys"
+
+
+@pytest.fixture
+def prefix():
+    import redis
+
+    name = f"tessera-test:{uuid.uuid4().hex}"
+    yield name
+    redis.Redis.from_url(REDIS_URL).delete(f"{name}:counts", f"{name}:last")
+
+
+@pytest.fixture
+def shared_buffer(settings, prefix):
+    settings.USAGE_REDIS_URL = REDIS_URL
+    settings.USAGE_REDIS_PREFIX = prefix
+    usage.reset()
+    return prefix
+
+
+def _processes_with(marker: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "environ").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def test_uses_killed_with_their_workers_are_written_by_another_process(
+    scratch_db, prefix, monkeypatch
+):
+    """gunicorn with two workers counts 40 uses, then every process of it is SIGKILLed (no
+    atexit, no worker_exit): a flush from a fresh process writes all 40."""
+    env = {
+        "CACHE_URL": REDIS_URL,
+        "USAGE_REDIS_PREFIX": prefix,
+        "USAGE_FLUSH_SECONDS": "3600",
+    }
+    headers = {"Authorization": f"Bearer {scratch_db.admin_secret}"}
+    with gunicorn(scratch_db.url, workers=2, threads=2, **env) as base:
+        statuses = [request(base + KEYS, headers=headers).status for _ in range(40)]
+        assert statuses == [200] * 40
+        victims = _processes_with(f"USAGE_REDIS_PREFIX={prefix}")
+        assert len(victims) >= 3  # the arbiter and both workers
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _processes_with(f"USAGE_REDIS_PREFIX={prefix}") and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert scratch_db.usage_count(scratch_db.admin_id) == 0  # nothing had been written yet
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    written = run_python(
+        "import django; django.setup()\nfrom apikeys import usage\nprint(usage.flush())",
+        scratch_db.url,
+    )
+    assert written.strip().splitlines()[-1] == "40"
+    assert scratch_db.usage_count(scratch_db.admin_id) == 40
+
+
+@pytest.mark.django_db
+def test_two_flushes_at_once_never_count_a_use_twice(shared_buffer, admin_key):
+    key = admin_key[0]
+    for _ in range(5):
+        usage.record_use(key, "10.0.0.7")
+    assert usage.pending() == 5
+    assert usage.flush() == 5
+    assert usage.flush() == 0  # the first flush took the buffer whole
+    assert KeyUsage.objects.get(key=key).count == 5
+    key.refresh_from_db()
+    assert key.last_used_ip == "10.0.0.7"
+    assert key.last_used_at is not None
+
+
+@pytest.mark.django_db
+def test_a_failed_write_keeps_the_uses_for_the_next_flush(shared_buffer, admin_key, monkeypatch):
+    key = admin_key[0]
+    for _ in range(3):
+        usage.record_use(key, None)
+
+    def down(*args):
+        raise RuntimeError("database is down")
+
+    monkeypatch.setattr(usage, "_write", down)
+    assert usage.flush() == 0
+    monkeypatch.undo()
+    assert usage.flush() == 3
+    assert KeyUsage.objects.get(key=key).count == 3
+
+
+@pytest.mark.django_db
+def test_requests_count_in_redis_not_in_process_memory(shared_buffer, api, admin_key):
+    for _ in range(4):
+        assert api.get(KEYS).status_code == 200
+    assert usage._counts == {}  # nothing in this process's own buffer
+    assert usage.pending() == 4
+    assert usage.flush() == 4
+
+
+@pytest.mark.django_db
+def test_an_unreachable_redis_falls_back_to_memory(settings, admin_key):
+    settings.USAGE_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    settings.USAGE_REDIS_PREFIX = f"tessera-test:{uuid.uuid4().hex}"
+    key = admin_key[0]
+    usage.record_use(key, "10.0.0.8", now=timezone.now())
+    assert sum(usage._counts.values()) == 1
+    settings.USAGE_REDIS_URL = ""
+    assert usage.flush() == 1
