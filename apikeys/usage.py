@@ -41,6 +41,8 @@ from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from portal import outage
+
 log = logging.getLogger("tessera.usage")
 
 REJECTION_WINDOW = 60
@@ -148,8 +150,11 @@ def flush() -> int:
         return 0
     try:
         written = _write(counts, last)
-    except Exception:
-        log.exception("could not write usage counters; keeping them for the next flush")
+    except Exception as exc:
+        if outage.is_unavailable(exc):
+            outage.failed(exc)  # logged once per outage, like the requests' 503s
+        else:
+            log.exception("could not write usage counters; keeping them for the next flush")
         with _lock:
             _merge(_counts, _last, counts, last)
         return 0

@@ -176,3 +176,29 @@ def test_gunicorn_graceful_shutdown_loses_no_usage(scratch_db):
     # wrk stops counting with requests still in flight (at most one per connection): those
     # were served, and counted, too.
     assert 0 <= scratch_db.usage_count(scratch_db.admin_id) - (result["requests"] + 9) <= 2
+
+
+@pytest.mark.django_db
+def test_a_flush_during_a_database_outage_logs_once_and_keeps_the_counts(
+    admin_key, monkeypatch, caplog
+):
+    from django.db import OperationalError
+
+    from portal import outage
+
+    key = admin_key[0]
+    usage.record_use(key, "10.0.0.1")
+
+    def down(*args):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(usage, "_write", down)
+    monkeypatch.setattr(outage, "_down", False)
+    with caplog.at_level("INFO"):
+        assert usage.flush() == 0
+        assert usage.flush() == 0
+    assert "Traceback" not in caplog.text
+    assert caplog.text.count("database unavailable") == 1
+    assert usage.pending() == 1
+    monkeypatch.undo()
+    assert usage.flush() == 1
