@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 
 from agents.models import PERMISSION_RE, ROLE_SLUG_RE, Agent
 from apikeys.forms import MintKeyForm, RotateForm
+from portal.errors import Invalid
 from portal.validation import (
     ApiForm,
     BoolField,
@@ -41,12 +42,6 @@ GRANT_DURATION_CHOICES = [
     (str(86400), "24 hours"),
     (str(7 * 86400), "7 days"),
     ("", "No expiry"),
-]
-GRACE_CHOICES = [
-    ("0", "Immediately"),
-    (str(3600), "1 hour"),
-    (str(86400), "24 hours"),
-    (str(7 * 86400), "7 days"),
 ]
 
 
@@ -115,6 +110,26 @@ class MintAgentKeyForm(MintKeyForm):
 
 class RotateAgentKeyForm(RotateForm):
     keyId = forms.UUIDField(required=False)
+
+
+class ConfirmByNameMixin(ApiForm):
+    """Portal forms of the actions that act on a whole agent (delete it, rotate all its keys):
+    the admin types the agent's name, as GitHub asks for a repository's. The JSON API keeps the
+    SPEC's bodies and asks nothing more."""
+
+    confirm = StrField(max_length=200)
+
+    def check_confirmation(self, name: str) -> None:
+        if (self.cleaned_data.get("confirm") or "").strip() != name:
+            raise Invalid({"confirm": [f"Type the agent's name, “{name}”, to confirm."]})
+
+
+class PortalRotateAllForm(ConfirmByNameMixin, RotateAgentKeyForm):
+    pass
+
+
+class PortalDeleteAgentForm(ConfirmByNameMixin):
+    pass
 
 
 class GrantForm(ExpiryFormMixin, ApiForm):

@@ -11,12 +11,13 @@ from django.utils import timezone
 from agents import charts, serializers, services
 from agents.forms import (
     AGENT_EXPIRY_CHOICES,
-    GRACE_CHOICES,
     GRANT_DURATION_CHOICES,
     AgentFilterForm,
     CreateAgentForm,
     GrantForm,
     MintAgentKeyForm,
+    PortalDeleteAgentForm,
+    PortalRotateAllForm,
     RoleForm,
     RotateAgentKeyForm,
     UpdateAgentForm,
@@ -24,7 +25,7 @@ from agents.forms import (
 )
 from agents.models import Agent, Grant, Role
 from apikeys import services as key_services
-from apikeys.forms import EmptyForm, RevokeForm, RotateForm
+from apikeys.forms import DEFAULT_GRACE, GRACE_CHOICES, EmptyForm, RevokeForm, RotateForm
 from apikeys.models import ApiKey
 from apikeys.serializers import key as key_json
 from portal.errors import MethodNotAllowed, NotFound
@@ -118,6 +119,7 @@ def _choices():
         "type_choices": Agent.Type.choices,
         "expiry_choices": AGENT_EXPIRY_CHOICES,
         "grace_choices": GRACE_CHOICES,
+        "default_grace": DEFAULT_GRACE,
         "duration_choices": GRANT_DURATION_CHOICES,
     }
 
@@ -130,7 +132,13 @@ def list_context(request, tenant, **extra):
         "agents": page.rows,
         "filters": filters,
         "tenant_roles": list(tenant.roles.order_by("slug")),
-        "selected_roles": request.POST.getlist("roles") if request.method == "POST" else [],
+        # A refused form shows the roles that were ticked again; a created agent's do not
+        # carry over to the next agent.
+        "selected_roles": (
+            request.POST.getlist("roles")
+            if request.method == "POST" and "created" not in extra
+            else []
+        ),
         **_choices(),
         **extra,
     }
@@ -146,6 +154,7 @@ def detail_context(request, tenant, agent_id, *, agent=None, **extra):
     return {
         "agent": agent,
         "keys": keys,
+        "live_key_count": sum(1 for k in keys if k.is_live),
         "grants": grants,
         "now": now,
         "access": services.access_set(agent, now),
@@ -249,8 +258,9 @@ def agent_action(request, tenant, agent_id, action):
     ):
         raise NotFound()
     agent = get_agent(tenant, agent_id)
-    validate(EmptyForm, request)
     if action == "delete":
+        _, form = validate(PortalDeleteAgentForm, request)
+        form.check_confirmation(agent.name)
         services.delete_agent(tenant, request.actor, agent)
         _notify(request, f"Agent “{agent.name}” and its keys deleted.")
         return respond(
@@ -260,6 +270,7 @@ def agent_action(request, tenant, agent_id, action):
             status=204,
             redirect=_url("agents", tenant),
         )
+    validate(EmptyForm, request)
     agent = services.set_agent_active(tenant, request.actor, agent, action == "activate")
     _notify(request, f"Agent “{agent.name}” {action}d.")
     return respond(
@@ -290,7 +301,9 @@ def _minted(request, tenant, agent, key, secret, **extra):
 def agent_rotate_key(request, tenant, agent_id):
     """Replace one key (keyId) or every live key of the agent by one new key."""
     agent = get_agent(tenant, agent_id)
-    data, _ = validate(RotateAgentKeyForm, request)
+    data, form = validate(RotateAgentKeyForm if request.is_api else PortalRotateAllForm, request)
+    if not request.is_api and data["keyId"] is None:
+        form.check_confirmation(agent.name)  # every live key at once: the admin types the name
     key, secret = services.rotate_agent_keys(
         tenant,
         request.actor,

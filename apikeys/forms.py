@@ -29,6 +29,9 @@ GRACE_CHOICES = [
     (str(86400), "24 hours"),
     (str(7 * 86400), "7 days"),
 ]
+# What the portal's rotate forms start on: one click must not cut off every client at once.
+# (The JSON API's default stays 0, as the SPEC says.)
+DEFAULT_GRACE = str(86400)
 
 
 class MintKeyForm(ExpiryFormMixin, ApiForm):

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from apikeys import serializers, services
 from apikeys.forms import (
+    DEFAULT_GRACE,
     EXPIRY_CHOICES,
     GRACE_CHOICES,
     EmptyForm,
@@ -83,6 +84,7 @@ def page_context(request, tenant, **extra):
         "scope_choices": ADMIN_SCOPES,
         "expiry_choices": EXPIRY_CHOICES,
         "grace_choices": GRACE_CHOICES,
+        "default_grace": DEFAULT_GRACE,
         **extra,
     }
 
@@ -154,6 +156,7 @@ def api_key_detail(request, tenant, key_id):
             "now": timezone.now(),
             "list_url": _list_url(tenant),
             "grace_choices": GRACE_CHOICES,
+            "default_grace": DEFAULT_GRACE,
             "related": tenant.api_keys.filter(
                 pk__in=[pk for pk in (key.rotated_from_id, key.replaced_by_id) if pk]
             ),

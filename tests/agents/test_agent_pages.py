@@ -133,6 +133,18 @@ def test_create_form_with_htmx_returns_the_area_fragment_with_the_key(admin_clie
     assert runtime.get("/t/acme-corp/api/v1/agents/me", REMOTE_ADDR="10.1.2.3").status_code == 200
 
 
+@pytest.mark.parametrize("headers", [{}, HTMX], ids=["no-js", "htmx"])
+def test_after_creating_an_agent_the_form_is_blank_so_the_next_one_gets_no_roles(
+    admin_client, role, headers
+):
+    response = admin_client.post(AGENTS, FORM, headers=headers)
+    assert response.status_code == 201
+    html = response.content.decode()
+    assert 'value="support-agent">' in html  # offered again...
+    assert 'value="support-agent" checked' not in html  # ...but not ticked
+    assert 'id="agent-name" type="text" name="name" required maxlength="100" value=""' in html
+
+
 def test_create_form_with_only_a_name_makes_an_unrestricted_service(admin_client):
     data = {"name": "worker", "type": "service", "description": "", "permissions": "",
             "allowedIps": "", "expiresIn": "", "rateLimitPerMinute": ""}  # fmt: skip
@@ -350,16 +362,28 @@ def test_status_actions_on_another_tenants_agent_are_404(
 def test_delete_from_the_page_asks_for_confirmation_then_deletes(admin_client, agent):
     html = admin_client.get(f"{AGENTS}/{agent.pk}").content.decode()
     assert "<summary>Delete…</summary>" in html and "with its 1 key" in html
-    response = admin_client.post(f"{AGENTS}/{agent.pk}/delete")
+    assert 'name="confirm"' in html and "Type the agent's name" in html
+    response = admin_client.post(f"{AGENTS}/{agent.pk}/delete", {"confirm": agent.name})
     assert response.status_code == 303 and response["Location"] == AGENTS
     assert not Agent.objects.exists() and not ApiKey.objects.exists()
     assert "and its keys deleted" in admin_client.get(AGENTS).content.decode()
 
 
 def test_delete_with_htmx_returns_the_table(admin_client, agent):
-    response = admin_client.post(f"{AGENTS}/{agent.pk}/delete", headers=HTMX)
+    response = admin_client.post(
+        f"{AGENTS}/{agent.pk}/delete", {"confirm": agent.name}, headers=HTMX
+    )
     assert response.status_code == 200 and is_fragment(response, "agent-table")
     assert not Agent.objects.exists()
+
+
+@pytest.mark.parametrize("typed", [None, "", "someone-else", "SUPPORT-BOT"])
+def test_delete_from_the_page_needs_the_agent_name_typed(admin_client, agent, typed):
+    body = {} if typed is None else {"confirm": typed}
+    response = admin_client.post(f"{AGENTS}/{agent.pk}/delete", body)
+    assert response.status_code == 400
+    assert "Type the agent" in response.content.decode()
+    assert Agent.objects.filter(pk=agent.pk).exists()
 
 
 def test_delete_of_another_tenants_agent_is_a_404(
@@ -394,7 +418,9 @@ def test_mint_another_key_from_the_page_shows_it_once(admin_client, agent):
 
 def test_rotate_all_from_the_page_with_grace(admin_client, agent, made):
     response = admin_client.post(
-        f"{AGENTS}/{agent.pk}/rotate-key", {"gracePeriod": "3600"}, headers=HTMX
+        f"{AGENTS}/{agent.pk}/rotate-key",
+        {"gracePeriod": "3600", "confirm": agent.name},
+        headers=HTMX,
     )
     assert response.status_code == 201 and is_fragment(response, "agent-keys")
     assert response["Cache-Control"] == "no-store"
@@ -404,6 +430,28 @@ def test_rotate_all_from_the_page_with_grace(admin_client, agent, made):
     made[1].refresh_from_db()
     assert made[1].status == "deprecated"
     assert "keeps working until" in response.content.decode()
+
+
+def test_rotate_all_from_the_page_needs_the_name_and_starts_on_a_grace_period(
+    admin_client, agent, made
+):
+    html = admin_client.get(f"{AGENTS}/{agent.pk}").content.decode()
+    assert "<summary>Rotate all keys…</summary>" in html  # behind a disclosure, not one click
+    assert '<option value="86400" selected>24 hours</option>' in html
+    assert '<option value="0">Immediately</option>' in html
+    refused = admin_client.post(f"{AGENTS}/{agent.pk}/rotate-key", {"gracePeriod": "0"})
+    assert refused.status_code == 400
+    assert "Type the agent" in refused.content.decode()
+    assert not ApiKey.objects.filter(rotated_from__isnull=False).exists()
+    assert ApiClient(made[2]).get("/t/acme-corp/api/v1/agents/me").status_code == 200
+
+
+def test_rotate_all_through_the_api_needs_no_confirmation(agent, made, api):
+    response = api.post(f"/t/acme-corp/api/v1/admin/agents/{agent.pk}/rotate-key", {})
+    assert response.status_code == 201
+    assert api.post(
+        f"/t/acme-corp/api/v1/admin/agents/{agent.pk}/rotate-key", {"confirm": agent.name}
+    ).status_code == 400  # not a field of the SPEC's body
 
 
 def test_rotate_one_key_from_the_page_without_javascript(admin_client, agent, made):

@@ -373,9 +373,10 @@ def test_rotating_a_key_of_another_tenant_is_404(api, owner_client, foreign_key)
 
 def test_rotate_offers_the_four_grace_periods(owner_client, key):
     html = owner_client.get(PAGE).content.decode()
-    for value, label in [("0", "Immediately"), ("3600", "1 hour"), ("86400", "24 hours")]:
+    for value, label in [("0", "Immediately"), ("3600", "1 hour"), ("604800", "7 days")]:
         assert f'<option value="{value}">{label}</option>' in html
-    assert '<option value="604800">7 days</option>' in html
+    # The form starts on a grace period: one click must not cut every client off at once.
+    assert '<option value="86400" selected>24 hours</option>' in html
 
 
 # --- deprecate / activate / revoke / delete --------------------------------------------------
