@@ -449,9 +449,12 @@ def test_rotate_all_from_the_page_needs_the_name_and_starts_on_a_grace_period(
 def test_rotate_all_through_the_api_needs_no_confirmation(agent, made, api):
     response = api.post(f"/t/acme-corp/api/v1/admin/agents/{agent.pk}/rotate-key", {})
     assert response.status_code == 201
-    assert api.post(
-        f"/t/acme-corp/api/v1/admin/agents/{agent.pk}/rotate-key", {"confirm": agent.name}
-    ).status_code == 400  # not a field of the SPEC's body
+    assert (
+        api.post(
+            f"/t/acme-corp/api/v1/admin/agents/{agent.pk}/rotate-key", {"confirm": agent.name}
+        ).status_code
+        == 400
+    )  # not a field of the SPEC's body
 
 
 def test_rotate_one_key_from_the_page_without_javascript(admin_client, agent, made):
