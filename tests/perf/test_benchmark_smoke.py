@@ -29,7 +29,7 @@ def test_seeding_and_in_process_scenarios_answer_as_expected():
         "V3": 1,
         "V4": 1,
         "V5": 0,
-        "V6": 2,
+        "V6": 1,
     }
     timings = inprocess.measure(keys, names, rounds=2, per_round=3)
     assert timings["bare"]["ratio"] == 1.0
