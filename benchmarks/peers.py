@@ -61,13 +61,7 @@ def seed_events(count: int, batch: int = 10_000) -> str:
     fields); returns an admin key of that tenant, for the export."""
     tenant = Tenant.objects.create(slug=AUDIT_TENANT, name="Audit")
     _, key = services.mint_key(tenant, Actor.system("benchmark"), name="exporter")
-    fields = AuditEvent._meta.concrete_fields
-    quote = connection.ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 (names from the model)
-        quote(AuditEvent._meta.db_table),
-        ", ".join(quote(f.column) for f in fields),
-        ", ".join(["%s"] * len(fields)),
-    )
+    fields, sql = seed.insert_statement(AuditEvent)
     start = timezone.now()
     made = AuditEvent.objects.filter(tenant=tenant).count()
     with connection.cursor() as cursor:

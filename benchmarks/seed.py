@@ -103,16 +103,10 @@ def add_filler(count: int, batch: int = 5000, tenant_slug: str = FILLER_TENANT) 
         created_by_name="benchmark",
         pepper_id=keyformat.current_pepper_id(),
     )
-    fields = ApiKey._meta.concrete_fields
+    fields, sql = insert_statement(ApiKey)
     constant = [f.get_db_prep_save(getattr(template, f.attname), connection) for f in fields]
     position = {f.attname: i for i, f in enumerate(fields)}
     id_field = ApiKey._meta.pk
-    quote = connection.ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 (names from the model)
-        quote(ApiKey._meta.db_table),
-        ", ".join(quote(f.column) for f in fields),
-        ", ".join(["%s"] * len(fields)),
-    )
     type_prefix = keyformat.TYPE_PREFIXES["admin"]
     made = 0
     with connection.cursor() as cursor:
@@ -134,6 +128,18 @@ def add_filler(count: int, batch: int = 5000, tenant_slug: str = FILLER_TENANT) 
             with transaction.atomic():
                 cursor.executemany(sql, rows)
             made += len(rows)
+
+
+def insert_statement(model) -> tuple[list, str]:
+    """`(fields, sql)`: the model's concrete fields and an INSERT of one row of them."""
+    fields = model._meta.concrete_fields
+    quote = connection.ops.quote_name
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 (names from the model)
+        quote(model._meta.db_table),
+        ", ".join(quote(f.column) for f in fields),
+        ", ".join(["%s"] * len(fields)),
+    )
+    return fields, sql
 
 
 def _in_days(days: float):
