@@ -232,7 +232,7 @@ def authenticate_key(request, tenant_slug: str, raw: str, also: str | None = Non
     fetched in the same SELECT with its agent's access set; `request.keys_fetched` then maps
     both public ids to their rows (or None), for `lookup_key(…, known=…)`.
     """
-    mine, other = keyformat.parse(raw), keyformat.parse(also) if also else None
+    mine, other = (keyformat.parse(raw), keyformat.parse(also)) if also else (None, None)
     if mine is not None and other is not None:
         ids = list(dict.fromkeys([mine.public_id, other.public_id]))
         found = fetch_keys(ids, with_access=True)
