@@ -96,7 +96,8 @@ def record_rejection(key, actor, metadata: dict) -> None:
 def _audit_rejection(key, actor, metadata) -> None:
     from audit.services import record
 
-    record(key.tenant, actor, "api_key.rejected", target=key, metadata=metadata)
+    target = ("api_key", str(key.pk), key.name)  # `key` may be the lookup's row, not a model
+    record(key.tenant, actor, "api_key.rejected", target=target, metadata=metadata)
 
 
 def _flush_if_due() -> None:

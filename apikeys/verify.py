@@ -14,8 +14,11 @@ or an admin member's session. Whenever the caller is authorized the answer is 20
 
 Checks run in that order. Lookup and classification are the very functions that authenticate
 API requests (`portal.auth.lookup_key`, `key_problem`, `ip_permitted`), so a key verifies here
-exactly when it would authenticate there. A verification that gets past the IP check counts as a
-use of the verified key: its usage counters and its rate-limit budget. Rejections of keys that
+exactly when it would authenticate there. One SQL statement answers a verification: the
+middleware fetches the caller's key and the verified one (with its agent's roles and grants)
+together (`tenant_view(fetch_also=…)`, `apikeys.lookup.fetch_keys`). A verification that gets
+past the IP check counts as a use of the verified key: its usage counters and its rate-limit
+budget. Rejections of keys that
 exist are audited as `api_key.rejected` (with `"via": "verify"`) like any other rejected use.
 
 `permissions` lists an agent key's merged access set (roles ∪ direct ∪ unexpired grants); for an
@@ -25,25 +28,26 @@ are not found, revoked, expired or disabled.
 """
 
 import ipaddress
-import uuid
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db.models import F
 from django.urls import path
+from django.utils import timezone
 
-from agents.models import PERMISSION_RE, Agent, Grant, Role
-from agents.services import access_set, permission_matches
-from apikeys import usage
+from agents.models import PERMISSION_RE
+from agents.services import permission_matches
+from apikeys import keyformat, usage
+from apikeys.lookup import KeyRow, fetch_keys
 from apikeys.models import ApiKey
 from apikeys.services import ADMIN_SCOPES
 from portal import ratelimit
-from portal.auth import CompiledQuery, ip_permitted, key_problem, lookup_key, reject
+from portal.auth import ip_permitted, key_problem, lookup_key, reject
+from portal.errors import ApiError, Invalid
 from portal.respond import respond
 from portal.serializers import ts, uid
 from portal.tenancy import scope_allows, tenant_view
-from portal.validation import ApiForm, JsonTyped, StrField, validate
+from portal.validation import FORM_ONLY_FIELDS, ApiForm, JsonTyped, StrField, read_body
 
 CODES = {
     "wrong_tenant": "NOT_FOUND",
@@ -82,8 +86,42 @@ class VerifyForm(ApiForm):
         return validate_ip(value) if value else None
 
 
-def _answer(code: str, key: ApiKey | None = None, permissions=()) -> dict:
-    agent = key.agent if key is not None and key.agent_id else None
+def parse_body(request) -> dict:
+    """`VerifyForm`'s rules and error shape (SPEC §4: unknown fields, JSON types, each field's
+    own `clean`), without building a form: the same field objects, applied one by one. The
+    result is kept on the request, so the middleware can read the key to prefetch it."""
+    if hasattr(request, "verify_body"):
+        return request.verify_body
+    raw, fields = read_body(request), VerifyForm.base_fields
+    unknown = [k for k in raw if k not in fields and k not in FORM_ONLY_FIELDS]
+    errors = {str(k)[:60]: ["Unknown field."] for k in unknown}
+    data = {}
+    for name, field in fields.items():
+        value = raw.get(name)
+        if value is not None and not field.json_type_ok(value):
+            errors[name] = [f"Must be {field.json_type_name}."]
+            continue
+        try:
+            data[name] = field.clean(value)
+        except ValidationError as exc:
+            errors[name] = list(exc.messages)
+    if errors:
+        raise Invalid(errors)
+    data["ip"] = validate_ip(data["ip"]) if data["ip"] else None
+    request.verify_body = data
+    return data
+
+
+def key_to_prefetch(request) -> str | None:
+    """The key in a well-formed body, fetched with the caller's own key (`tenant_view`)."""
+    try:
+        return parse_body(request)["key"]
+    except ApiError:
+        return None  # answered by the view once the caller is authenticated
+
+
+def _answer(code: str, key: KeyRow | None = None, permissions=()) -> dict:
+    agent = key.agent if key is not None else None
     return {
         "valid": code == "VALID",
         "code": code,
@@ -102,7 +140,7 @@ def verify(request, tenant, raw: str, *, permission: str | None = None, ip: str 
     Writes nothing on the request path except through the usage buffer (counts, lastUsedAt)
     and the rate-limit counter, and an audit event for the first rejection of an existing key.
     """
-    _, key = lookup_key(raw, fetch=_fetch_with_access)
+    _, key = lookup_key(raw, getattr(request, "keys_fetched", None) or _fetch_with_access(raw))
     if key is None:
         return _answer("NOT_FOUND")
     reason = key_problem(key, tenant.slug)
@@ -113,110 +151,51 @@ def verify(request, tenant, raw: str, *, permission: str | None = None, ip: str 
         if reason == "wrong_tenant":
             return _answer("NOT_FOUND")
         live = reason == "ip_not_allowed"
-        return _answer(CODES[reason], key, _permissions(key) if live else ())
+        return _answer(CODES[reason], key, permissions_of(key) if live else ())
 
     if ratelimit.hit(key).exceeded:
         # Like a 429 on the API itself: counted against the budget, not as a use.
-        return _answer("RATE_LIMITED", key, _permissions(key))
+        return _answer("RATE_LIMITED", key, permissions_of(key))
     usage.record_use(key, ip)
-    permissions = _permissions(key)
+    permissions = permissions_of(key)
     if permission is not None and not _allows(key, permissions, permission):
         return _answer("INSUFFICIENT_PERMISSIONS", key, permissions)
     return _answer("VALID", key, permissions)
 
 
-def _permissions(key: ApiKey) -> list[str]:
-    if key.agent_id:
-        loaded = getattr(key, "_access", None)
-        return [entry["permission"] for entry in _access_set(key.agent, loaded)]
-    return list(key.scopes) or list(ADMIN_SCOPES)
+def _fetch_with_access(raw: str) -> dict:
+    """`{public_id: row or None}` for `raw` with its access set (a session-authenticated caller:
+    no key of its own was fetched)."""
+    parsed = keyformat.parse(raw)
+    if parsed is None:
+        return {}
+    return {
+        parsed.public_id: fetch_keys([parsed.public_id], with_access=True).get(parsed.public_id)
+    }
 
 
-ROLE_FIELDS = ("id", "slug", "name", "permissions", "created_at")
-GRANT_FIELDS = ("id", "permission", "expires_at", "created_at")
-ROW_LIMIT = 500
-_KEY_WITH_ACCESS = CompiledQuery(
-    lambda public_id: (
-        ApiKey.objects.select_related("tenant", "agent")
-        .filter(public_id=public_id)
-        .annotate(
-            **{f"_role_{f}": F(f"agent__roles__{f}") for f in ROLE_FIELDS},
-            **{f"_grant_{f}": F(f"agent__grants__{f}") for f in GRANT_FIELDS},
-        )
-        .order_by()[:ROW_LIMIT]
-    ),
-    ("placeholder-public-id", ApiKey._meta.get_field("public_id")),
-)
+def permissions_of(key: KeyRow, now=None) -> list[str]:
+    """An agent key's access set (roles ∪ direct ∪ grants unexpired at `now`), as
+    `agents.services.access_set` computes it, from the row fetched with `with_access=True`;
+    an admin key's scopes (all of them for a full-admin key)."""
+    if key.agent is None:
+        return list(key.scopes) or list(ADMIN_SCOPES)
+    now = now or timezone.now()
+    role_lists, grants = key.access
+    held = [perm for perms in role_lists for perm in perms] + list(key.agent.permissions or [])
+    return held + [perm for perm, expiry in grants if expiry is None or expiry > now]
 
 
-def _fetch_with_access(public_id: str) -> ApiKey | None:
-    """`portal.auth.fetch_key`, bringing the agent's roles and grants along in the same query
-    (LEFT JOINs: one row per role and grant pair), so a verification makes one query for the
-    key it verifies instead of three. An agent with more pairs than `ROW_LIMIT` has its roles
-    and grants read by two more queries instead."""
-    rows = _KEY_WITH_ACCESS.fetch(public_id)
-    if not rows:
-        return None
-    key = rows[0]
-    if key.agent_id and len(rows) < ROW_LIMIT:
-        key._access = (
-            _collect(rows, "_role_", ROLE_FIELDS, Role),
-            _collect(rows, "_grant_", GRANT_FIELDS, Grant),
-        )
-    return key
-
-
-def _collect(rows, prefix: str, fields, model) -> list:
-    """The distinct related objects in the joined rows, in the model's default order
-    (newest first, as `agent.roles.all()` and `agent.grants.all()` list them)."""
-    found = {}
-    for row in rows:
-        pk = getattr(row, f"{prefix}id")
-        if pk is not None and pk not in found:
-            found[pk] = model(**{f: getattr(row, f"{prefix}{f}") for f in fields})
-    return sorted(found.values(), key=lambda obj: (obj.created_at, obj.pk), reverse=True)
-
-
-_SAMPLE_ID = uuid.UUID(int=1)
-_ROLES = CompiledQuery(
-    lambda agent_id: Role.objects.filter(agents=agent_id), (_SAMPLE_ID, Agent._meta.pk)
-)
-_GRANTS = CompiledQuery(
-    lambda agent_id: Grant.objects.filter(agent=agent_id), (_SAMPLE_ID, Agent._meta.pk)
-)
-
-
-def _access_set(agent, loaded=None) -> list[dict]:
-    """`agents.services.access_set(agent)`, with its two related lists handed over as
-    `prefetch_related("roles", "grants")` would: `loaded` (roles, grants) when the key's lookup
-    brought them, else read by two compiled queries (verification sits on the request path of
-    every service the agent calls)."""
-    if loaded is None:
-        loaded = (_ROLES.fetch(agent.pk), _GRANTS.fetch(agent.pk))
-    prefetched = agent.__dict__.setdefault("_prefetched_objects_cache", {})
-    for name, model, objects in zip(("roles", "grants"), (Role, Grant), loaded, strict=True):
-        queryset = model.objects.all()
-        queryset._result_cache = list(objects)
-        queryset._prefetch_done = True
-        prefetched[name] = queryset
-    try:
-        return access_set(agent)
-    finally:
-        # The cached lists answer `.all()` only; don't leave them for anything else to filter.
-        prefetched.pop("roles", None)
-        prefetched.pop("grants", None)
-
-
-def _allows(key: ApiKey, permissions: list[str], wanted: str) -> bool:
-    if key.agent_id:
+def _allows(key: KeyRow, permissions: list[str], wanted: str) -> bool:
+    if key.agent is not None:
         return any(permission_matches(granted, wanted) for granted in permissions)
     return scope_allows(permissions, wanted)
 
 
-@tenant_view(scope="keys:verify", methods=("POST",))
+@tenant_view(scope="keys:verify", methods=("POST",), fetch_also=key_to_prefetch)
 def verify_key(request, tenant):
     """POST /keys/verify {key, permission?, ip?} → 200 {valid, code, keyId, agent, ...}."""
-    data, _ = validate(VerifyForm, request)
+    data = parse_body(request)
     answer = verify(
         request, tenant, data["key"], permission=data["permission"] or None, ip=data["ip"]
     )

@@ -22,6 +22,7 @@ BASE = f"/t/{TENANT}/api/v1"
 BARE = f"{BASE}/bench/bare"
 PING = f"{BASE}/bench/ping"
 VERIFY = f"{BASE}/keys/verify"
+DRF = f"{BASE}/bench/drf"
 
 # name -> (description, key attribute for the Authorization header, path, expected status)
 SCENARIOS = {
@@ -32,7 +33,13 @@ SCENARIOS = {
     "V4": ("well-formed key, unknown id", "unknown", PING, 401),
     "V5": ("malformed key (checksum)", "malformed", PING, 401),
     "V6": ("POST /keys/verify with an agent key", "admin", VERIFY, 200),
+    "D1": ("peer: DRF view, djangorestframework-api-key HasAPIKey", "drf", DRF, 200),
 }
+
+
+def available(keys) -> list[str]:
+    """The scenarios this run can measure (D1 needs the `[bench]` extra)."""
+    return [name for name in SCENARIOS if name != "D1" or keys.drf]
 
 
 def verify_body(keys) -> str:
@@ -42,7 +49,8 @@ def verify_body(keys) -> str:
 def request_fn(client: Client, keys, name: str):
     """A zero-argument callable that makes one request of scenario `name`."""
     _, attr, path, _ = SCENARIOS[name]
-    headers = {"Authorization": f"Bearer {getattr(keys, attr)}"}
+    scheme = "Api-Key" if name == "D1" else "Bearer"
+    headers = {"Authorization": f"{scheme} {getattr(keys, attr)}"}
     if name == "V6":
         body = verify_body(keys)
         return lambda: client.post(path, body, content_type="application/json", headers=headers)

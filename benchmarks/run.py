@@ -33,12 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 PG_URL = "postgres://postgres@127.0.0.1:5432/tessera_bench"
 TARGETS = {
-    "V1": ("<=", 2.0, "≤ 2.0 (stretch 1.5)"),
+    "V1": ("<=", 1.5, "≤ 1.5"),
     "V5": ("<=", 1.1, "≤ 1.1, 0 queries"),
     "scale": ("<=", 1.1, "≤ 1.1"),
-    "served_pg": (">=", 0.7, "≥ 0.7 on PostgreSQL"),
+    "served_pg": (">=", 0.6, "≥ 0.6 on PostgreSQL (stretch 0.8)"),
 }
-QUERY_TARGETS = {"V1": 1, "V2": 1, "V3": 1, "V4": 1, "V5": 0}
+QUERY_TARGETS = {"V1": 1, "V2": 1, "V3": 1, "V4": 1, "V5": 0, "V6": 1}
 
 
 # --- child: one database, in-process ------------------------------------------------------
@@ -50,16 +50,21 @@ def child(args) -> None:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.core.management import call_command
 
     from apikeys import usage
-    from benchmarks import inprocess, seed
+    from benchmarks import inprocess, peers, seed
 
     call_command("migrate", verbosity=0)
     keys = seed.seed_scenarios()
+    if getattr(settings, "BENCH_DRF_PEER", False):
+        from benchmarks import drf_peer
+
+        keys.drf = drf_peer.seed(args.keys)
     result = {
         "keys": keys.as_dict(),
-        "scenarios": {name: s[0] for name, s in inprocess.SCENARIOS.items()},
+        "scenarios": {name: inprocess.SCENARIOS[name][0] for name in inprocess.available(keys)},
     }
     names_small = ["bare", "V1"]
     seed.add_filler(args.small_keys - _key_count())
@@ -72,7 +77,7 @@ def child(args) -> None:
     }
     seed.add_filler(args.keys - _key_count())
     _analyze()
-    names = list(inprocess.SCENARIOS)
+    names = inprocess.available(keys)
     from django.test import Client
 
     result["large"] = {
@@ -84,6 +89,12 @@ def child(args) -> None:
         result["profile"] = {
             name: inprocess.profile(keys, name, args.requests) for name in args.profile
         }
+    result["lists"] = peers.list_queries(args.list_keys)
+    if args.events:
+        print(f"    seeding {args.events:,} audit events for the export", flush=True)
+        export_key = peers.seed_events(args.events)
+        _analyze()
+        result["export"] = peers.export_in_child(os.environ["DATABASE_URL"], export_key)
     usage.flush()
     Path(args.child_out).write_text(json.dumps(result))
 
@@ -151,6 +162,10 @@ def run_child(db_url: str, args, workdir: Path) -> dict:
         str(args.rounds),
         "--requests",
         str(args.requests),
+        "--list-keys",
+        str(args.list_keys),
+        "--events",
+        str(args.events),
     ]
     for name in args.profile or []:
         cmd += ["--profile", name]
@@ -347,10 +362,29 @@ def report(result: dict) -> str:
         checks = [
             f"V1/bare {t['V1']['ratio']:.2f} {verdict(t['V1']['ratio'], 'V1')}",
             f"V5/bare {t['V5']['ratio']:.2f} {verdict(t['V5']['ratio'], 'V5')}",
-            "queries V1–V4 = 1, V5 = 0: "
+            "queries V1–V4 = 1, V5 = 0, V6 = 1: "
             + ("met" if all(q[n]["queries"] == v for n, v in QUERY_TARGETS.items()) else "MISSED"),
         ]
+        if "D1" in t:
+            ratio = t["V1"]["us_per_request"] / t["D1"]["us_per_request"]
+            checks.append(f"V1/D1 (HasAPIKey) {ratio:.2f} {'met' if ratio < 1 else 'MISSED'}")
+        checks.append(f"queries per verify (V6) {q['V6']['queries']}")
         lines.append(f"{db}: " + "; ".join(checks))
+    lines += ["", f"Keys list, queries with 1 key / with {cfg['list_keys']:,} keys in the tenant:"]
+    for db in dbs:
+        lists = result["databases"][db].get("lists", {})
+        cells = [
+            f"{name} {' / '.join(str(n) for n in sizes.values())}" for name, sizes in lists.items()
+        ]
+        lines.append(f"{db}: " + ", ".join(cells))
+    for db in dbs:
+        e = result["databases"][db].get("export")
+        if e:
+            lines.append(
+                f"{db}: audit export of {e['events']:,} events (JSON Lines, {e['megabytes']} MB): "
+                f"{e['seconds']} s, peak RSS {e['peak_rss_mb']} MB (before the export "
+                f"{e['rss_before_mb']} MB) — target < 100 MB"
+            )
     if any("served" in result["databases"][db] for db in dbs):
         gen = next(
             result["databases"][db]["served"]["generator"]
@@ -375,7 +409,7 @@ def report(result: dict) -> str:
                 f"| {db} | {b['rps']:.0f} | {b['p50_ms']:.1f} | {b['p99_ms']:.1f} | "
                 f"{v['rps']:.0f} | {v['p50_ms']:.1f} | {v['p99_ms']:.1f} | {s['ratio']:.2f}{mark} |"
             )
-        lines.append("Target: V6 served req/s / bare served req/s ≥ 0.7 on PostgreSQL.")
+        lines.append("Target: V6 served req/s / bare served req/s ≥ 0.6 on PostgreSQL.")
     for db in dbs:
         for name, text in result["databases"][db].get("profile", {}).items():
             lines += ["", f"cProfile of {name} on {db} (top functions by own time):", text]
@@ -388,6 +422,8 @@ def parse_args(argv=None):
     p.add_argument("--small-keys", type=int, default=1_000, help="keys for the scale baseline")
     p.add_argument("--rounds", type=int, default=7, help="interleaved in-process rounds")
     p.add_argument("--requests", type=int, default=2000, help="requests per scenario and round")
+    p.add_argument("--list-keys", type=int, default=10_000, help="keys for the list query count")
+    p.add_argument("--events", type=int, default=1_000_000, help="audit events to export (0: skip)")
     p.add_argument("--db", default="sqlite,postgresql", help="databases, comma-separated")
     p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", PG_URL))
     p.add_argument("--no-served", action="store_true", help="skip the gunicorn measurements")
@@ -421,6 +457,8 @@ def main(argv=None) -> None:
             "requests": args.requests,
             "duration": args.duration,
             "served_rounds": args.served_rounds,
+            "list_keys": args.list_keys,
+            "events": args.events,
         },
         "targets": {k: v[2] for k, v in TARGETS.items()},
         "scenarios": {},

@@ -33,6 +33,7 @@ class Keys:
     unknown: str  # V4: well-formed, checksum right, never stored
     malformed: str  # V5: one character off, so the checksum fails
     agent: str  # V6: the key being verified
+    drf: str = ""  # D1: a djangorestframework-api-key key, when the peer is installed
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -82,16 +83,17 @@ def seed_scenarios() -> Keys:
     return Keys(admin, deprecated, revoked, unknown, body, agent_key)
 
 
-def add_filler(count: int, batch: int = 5000) -> None:
-    """Add `count` admin keys to the filler tenant: key format, checksum and HMAC digest by
-    `apikeys.keyformat`, rows inserted with one prepared INSERT per batch (`executemany`).
+def add_filler(count: int, batch: int = 5000, tenant_slug: str = FILLER_TENANT) -> None:
+    """Add `count` admin keys to the filler tenant (or `tenant_slug`): key format, checksum and
+    HMAC digest by `apikeys.keyformat`, rows inserted with one prepared INSERT per batch
+    (`executemany`).
 
     Every column's value comes from a template `ApiKey` and its field's own `get_db_prep_save`,
     so columns added to the model later are filled with their defaults too.
     """
     if count <= 0:
         return
-    tenant = Tenant.objects.get(slug=FILLER_TENANT)
+    tenant = Tenant.objects.get(slug=tenant_slug)
     template = ApiKey(
         tenant=tenant,
         kind=ApiKey.Kind.ADMIN,
@@ -101,16 +103,10 @@ def add_filler(count: int, batch: int = 5000) -> None:
         created_by_name="benchmark",
         pepper_id=keyformat.current_pepper_id(),
     )
-    fields = ApiKey._meta.concrete_fields
+    fields, sql = insert_statement(ApiKey)
     constant = [f.get_db_prep_save(getattr(template, f.attname), connection) for f in fields]
     position = {f.attname: i for i, f in enumerate(fields)}
     id_field = ApiKey._meta.pk
-    quote = connection.ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 (names from the model)
-        quote(ApiKey._meta.db_table),
-        ", ".join(quote(f.column) for f in fields),
-        ", ".join(["%s"] * len(fields)),
-    )
     type_prefix = keyformat.TYPE_PREFIXES["admin"]
     made = 0
     with connection.cursor() as cursor:
@@ -132,6 +128,18 @@ def add_filler(count: int, batch: int = 5000) -> None:
             with transaction.atomic():
                 cursor.executemany(sql, rows)
             made += len(rows)
+
+
+def insert_statement(model) -> tuple[list, str]:
+    """`(fields, sql)`: the model's concrete fields and an INSERT of one row of them."""
+    fields = model._meta.concrete_fields
+    quote = connection.ops.quote_name
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 (names from the model)
+        quote(model._meta.db_table),
+        ", ".join(quote(f.column) for f in fields),
+        ", ".join(["%s"] * len(fields)),
+    )
+    return fields, sql
 
 
 def _in_days(days: float):

@@ -15,3 +15,13 @@ from tests.settings import *  # noqa: E402,F403
 ROOT_URLCONF = "benchmarks.urls"
 # Django logs every 4xx at WARNING (django.request): V3–V5 would print a line per request.
 LOGGING["loggers"]["django.request"] = {"level": "ERROR"}  # noqa: F405
+
+# The djangorestframework-api-key peer (the `[bench]` extra, installed by scripts/bench): its
+# apps exist only in these settings, never in the product's.
+try:
+    import rest_framework_api_key  # noqa: F401
+except ImportError:
+    BENCH_DRF_PEER = False
+else:
+    BENCH_DRF_PEER = True
+    INSTALLED_APPS = [*INSTALLED_APPS, "rest_framework", "rest_framework_api_key"]  # noqa: F405

@@ -118,10 +118,6 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 # database; CONN_HEALTH_CHECKS=false saves it, and then a worker's first request after a
 # database restart fails before its connection is replaced.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
-# The key lookup is a prepared statement on PostgreSQL (portal.auth); turn off behind a
-# transaction-pooling PgBouncer older than 1.21, which cannot keep prepared statements.
-KEY_LOOKUP_PREPARED_STATEMENTS = env.bool("KEY_LOOKUP_PREPARED_STATEMENTS", default=True)
-
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://tessera")}
 # django-environ maps redis:// to Django's built-in RedisCache (django-redis is not installed).
 if CACHES["default"]["BACKEND"].endswith("LocMemCache"):

@@ -51,13 +51,16 @@ def tenant_view(
     api: str = "admin",
     methods=("GET", "POST"),
     page=None,
+    fetch_also=None,
 ):
     """Guard a view mounted under `/t/<tenant>/portal/` and/or `/t/<tenant>/api/v1/`.
 
     - `scope`/`write_scope`: admin key scope needed for safe/unsafe methods;
     - `role`/`write_role`: member role needed for safe/unsafe methods;
     - `api`: "admin" (admin keys or a session), "agent" (agent keys only);
-    - `page(request) -> (template, context)`: the full page to re-render a form post's errors on.
+    - `page(request) -> (template, context)`: the full page to re-render a form post's errors on;
+    - `fetch_also(request) -> str | None`: another key string the view will look up, fetched in
+      the same query as the caller's key (`portal.auth.authenticate_key`).
     """
     allowed_methods = {m.upper() for m in methods}
     if "GET" in allowed_methods:
@@ -77,7 +80,8 @@ def tenant_view(
                             "Send one credential: this request carries both a logged-in "
                             "session and an API key."
                         )
-                    key = authenticate_key(request, tenant, raw) if raw is not None else None
+                    also = fetch_also(request) if fetch_also and raw is not None else None
+                    key = authenticate_key(request, tenant, raw, also) if raw is not None else None
                 except ApiError as exc:
                     return _refused(request, exc)
                 if key is not None:

@@ -20,7 +20,8 @@ def test_seeding_and_in_process_scenarios_answer_as_expected():
     assert ApiKey.objects.filter(tenant__slug=seed.FILLER_TENANT).count() == 25
     filler = ApiKey.objects.filter(tenant__slug=seed.FILLER_TENANT).first()
     assert (filler.kind, filler.status, filler.scopes) == ("admin", "active", [])
-    names = list(inprocess.SCENARIOS)
+    names = inprocess.available(keys)  # D1 (the DRF peer) only with benchmarks.settings
+    assert "D1" not in names
     queries = inprocess.check(Client(), keys, names)  # raises on any unexpected answer
     assert {name: q["queries"] for name, q in queries.items()} == {
         "bare": 0,
@@ -29,7 +30,7 @@ def test_seeding_and_in_process_scenarios_answer_as_expected():
         "V3": 1,
         "V4": 1,
         "V5": 0,
-        "V6": 2,
+        "V6": 1,
     }
     timings = inprocess.measure(keys, names, rounds=2, per_round=3)
     assert timings["bare"]["ratio"] == 1.0
@@ -55,6 +56,10 @@ def test_runner_prints_the_table_and_writes_json(tmp_path):
             "1",
             "--requests",
             "3",
+            "--list-keys",
+            "30",
+            "--events",
+            "50",
             "--out",
             str(out),
         ],
@@ -71,4 +76,12 @@ def test_runner_prints_the_table_and_writes_json(tmp_path):
     assert sqlite["large"]["key_count"] == 60
     assert sqlite["small"]["key_count"] == 40
     assert sqlite["large"]["queries"]["V5"]["queries"] == 0
+    assert sqlite["large"]["queries"]["V6"]["queries"] == 1
+    lists = sqlite["lists"]  # the same query count with 1 key and with 30
+    assert lists["page"]["1"] == lists["page"]["30"] and lists["api"]["1"] == lists["api"]["30"]
+    export = sqlite["export"]
+    assert (export["status"], export["events"]) == (200, 50)
+    assert export["peak_rss_mb"] >= export["rss_before_mb"] > 0
+    if "D1" in sqlite["large"]["timings"]:  # the [bench] extra is installed (scripts/bench)
+        assert sqlite["large"]["queries"]["D1"]["queries"] == 1
     assert data["machine"]["cores"] >= 1

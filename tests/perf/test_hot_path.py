@@ -11,10 +11,12 @@ from django.utils import timezone
 
 from agents.models import Agent
 from apikeys import keyformat, usage
+from apikeys.lookup import fetch_keys
 from apikeys.models import ApiKey
 from apikeys.services import deprecate_key, revoke_key
 from audit.models import AuditEvent
-from portal.auth import Actor, fetch_key
+from portal.auth import Actor
+from tenants.models import Tenant
 from tests.conftest import mint_admin_key
 from tests.perf.conftest import run_python
 
@@ -100,9 +102,18 @@ def test_steady_state_requests_write_nothing(api, django_assert_max_num_queries)
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("with_access", [False, True], ids=["plain", "with-access"])
 @pytest.mark.parametrize("kind", ["admin", "agent"])
-def test_fast_lookup_builds_the_same_objects_as_the_orm(tenant, kind):
-    agent = Agent.objects.create(tenant=tenant, name="bot", allowed_ips=["10.0.0.0/8"])
+def test_lookup_reads_the_same_values_as_the_orm(tenant, kind, with_access):
+    """Every column of the record equals the ORM's view of the same row, on either database."""
+    agent = Agent.objects.create(
+        tenant=tenant,
+        name="bot",
+        allowed_ips=["10.0.0.0/8"],
+        permissions=["read:x"],
+        expires_at=timezone.now() + dt.timedelta(days=2),
+        rate_limit_per_minute=7,
+    )
     key, secret = mint_admin_key(
         tenant, "k", expires_at=timezone.now() + dt.timedelta(days=1), scopes=["agents:read"]
     )
@@ -110,18 +121,32 @@ def test_fast_lookup_builds_the_same_objects_as_the_orm(tenant, kind):
         from apikeys.services import mint_key
 
         key, secret = mint_key(tenant, SYSTEM, name="a", agent=agent)
-    fast = fetch_key(key.public_id)
+    deprecate_key(tenant, SYSTEM, key)
+    row = fetch_keys([key.public_id, "nonexistent00"], with_access=with_access)[key.public_id]
     orm = ApiKey.objects.select_related("tenant", "agent").get(public_id=key.public_id)
-    pairs = [(fast, orm), (fast.tenant, orm.tenant)]
+    for name in row.__dataclass_fields__:
+        if name not in ("tenant", "agent", "access"):
+            assert getattr(row, name) == getattr(orm, name), name
+    assert (row.tenant_id, row.agent_id, row.prefix) == (orm.tenant_id, orm.agent_id, orm.prefix)
+    tenant_values = {f.attname: getattr(orm.tenant, f.attname) for f in Tenant._meta.fields}
+    assert {n: getattr(row.tenant, n) for n in tenant_values} == tenant_values
+    assert row.tenant._state.adding is False and row.tenant._state.db == "default"
     if kind == "agent":
-        pairs.append((fast.agent, orm.agent))
+        for name in row.agent.__dataclass_fields__:
+            assert getattr(row.agent, name) == getattr(orm.agent, name), name
     else:
-        assert fast.agent is None
-    for a, b in pairs:
-        values = {k: v for k, v in a.__dict__.items() if k != "_state"}
-        assert values == {k: v for k, v in b.__dict__.items() if k != "_state"}
-        assert a._state.adding is False and a._state.db == "default"
-    assert fetch_key("nonexistent00") is None
+        assert row.agent is None
+    assert (row.access is not None) == with_access
+    assert fetch_keys(["nonexistent00"]) == {}
+
+
+@pytest.mark.django_db
+def test_lookup_is_one_plain_select_that_logs_and_counts(tenant, django_assert_num_queries):
+    key, _ = mint_admin_key(tenant, "k")
+    with django_assert_num_queries(1) as ctx:
+        assert set(fetch_keys([key.public_id, "nonexistent00"])) == {key.public_id}
+    assert is_read(ctx.captured_queries[0])
+    assert "apikeys_apikey" in ctx.captured_queries[0]["sql"]
 
 
 # --- revocation is immediate ------------------------------------------------------------
@@ -216,50 +241,71 @@ def test_key_revoked_by_another_process_is_refused_at_once(make_api, tenant):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("row_limit", [500, 2], ids=["joined", "separate-queries"])
-def test_verification_loads_the_same_access_set_as_the_service(
-    tenant, monkeypatch, django_assert_num_queries, row_limit
-):
-    """One joined query (roles × grants rows) or, past ROW_LIMIT rows, two more queries:
-    either way exactly what agents.services.access_set() computes from the database."""
+def test_verification_reads_the_same_access_set_as_the_service(tenant, django_assert_num_queries):
+    """Roles, direct permissions and unexpired grants aggregated in the lookup's one statement
+    give exactly the permissions agents.services.access_set() computes with the ORM."""
     from agents.models import Grant, Role
     from agents.services import access_set
-    from apikeys import verify
     from apikeys.services import mint_key
+    from apikeys.verify import permissions_of
 
-    monkeypatch.setattr(verify, "ROW_LIMIT", row_limit)
     agent = Agent.objects.create(tenant=tenant, name="bot", permissions=["write:tickets"])
-    for slug, perms in (("a", ["read:a", "read:b"]), ("b", ["read:c"])):
+    for slug, perms in (("a", ["read:a", "read:b"]), ("b", ["read:c"]), ("none", [])):
         agent.roles.add(Role.objects.create(tenant=tenant, slug=slug, name=slug, permissions=perms))
     Role.objects.create(tenant=tenant, slug="not-held", name="x", permissions=["read:x"])
     now = timezone.now()
     for perm, delta in (("read:live", 1), ("read:forever", None), ("read:gone", -1)):
         expires = now + dt.timedelta(days=delta) if delta else None
         Grant.objects.create(tenant=tenant, agent=agent, permission=perm, expires_at=expires)
+    Grant.objects.create(
+        tenant=tenant,
+        agent=Agent.objects.create(tenant=tenant, name="other"),
+        permission="read:theirs",
+    )
     key, _ = mint_key(tenant, SYSTEM, name="k", agent=agent)
-    expected = access_set(Agent.objects.get(pk=agent.pk))
-    with django_assert_num_queries(1 if row_limit == 500 else 3):
-        fetched = verify._fetch_with_access(key.public_id)
-        got = verify._access_set(fetched.agent, getattr(fetched, "_access", None))
-    assert got == expected
-    assert "roles" not in fetched.agent._prefetched_objects_cache  # nothing left behind
-    assert fetched.pk == key.pk and fetched.tenant == tenant
+    expected = access_set(Agent.objects.get(pk=agent.pk), now)
+    with django_assert_num_queries(1):
+        row = fetch_keys([key.public_id], with_access=True)[key.public_id]
+    assert sorted(permissions_of(row, now)) == sorted(e["permission"] for e in expected)
+    later = now + dt.timedelta(days=2)  # the live grant has expired by then: filtered at read
+    expected_later = access_set(Agent.objects.get(pk=agent.pk), later)
+    assert sorted(permissions_of(row, later)) == sorted(e["permission"] for e in expected_later)
+    assert "read:live" not in permissions_of(row, later)
 
 
 @pytest.mark.django_db
-def test_joined_lookup_of_a_key_without_agent_or_access(tenant, admin_key):
-    from apikeys import verify
+def test_lookup_with_access_of_a_key_without_agent_or_access(tenant, admin_key):
+    from apikeys.services import mint_key
+    from apikeys.verify import permissions_of
 
     lonely = Agent.objects.create(tenant=tenant, name="lonely")
+    agent_key, _ = mint_key(tenant, SYSTEM, name="k", agent=lonely)
+    rows = fetch_keys([admin_key[0].public_id, agent_key.public_id], with_access=True)
+    admin = rows[admin_key[0].public_id]
+    assert admin.agent is None and admin.access == ([], [])
+    assert permissions_of(rows[agent_key.public_id]) == []
+
+
+@pytest.mark.django_db
+def test_verify_is_one_query_for_the_caller_and_the_verified_key(
+    make_api, tenant, admin_key, django_assert_num_queries
+):
+    from agents.models import Role
     from apikeys.services import mint_key
 
-    agent_key, _ = mint_key(tenant, SYSTEM, name="k", agent=lonely)
-    admin = verify._fetch_with_access(admin_key[0].public_id)
-    assert admin.pk == admin_key[0].pk and admin.agent is None
-    assert not hasattr(admin, "_access")
-    fetched = verify._fetch_with_access(agent_key.public_id)
-    assert fetched._access == ([], [])
-    assert verify._fetch_with_access("nonexistent00") is None
+    agent = Agent.objects.create(tenant=tenant, name="bot")
+    agent.roles.add(Role.objects.create(tenant=tenant, slug="r", name="r", permissions=["read:r"]))
+    _, secret = mint_key(tenant, SYSTEM, name="k", agent=agent)
+    client = make_api(admin_key[1])
+    body = {"key": secret, "permission": "read:r", "ip": "10.1.2.3"}
+    client.post("/t/acme-corp/api/v1/keys/verify", body)
+    with django_assert_num_queries(1) as ctx:
+        answer = client.post("/t/acme-corp/api/v1/keys/verify", body).json()
+    assert answer["code"] == "VALID" and answer["permissions"] == ["read:r"]
+    assert is_read(ctx.captured_queries[0])
+    for bad in ({"key": "lmk_short"}, {"key": 5}):  # no key to fetch, or a 400: the caller's only
+        with django_assert_num_queries(1):
+            client.post("/t/acme-corp/api/v1/keys/verify", bad)
 
 
 @pytest.mark.django_db
@@ -276,72 +322,3 @@ def test_refused_key_is_logged_once_without_the_secret(make_api, admin_key, capl
     assert response["WWW-Authenticate"].startswith("Bearer")
     assert [r.name for r in caplog.records] == ["tessera.auth"]
     assert secret[20:] not in caplog.text
-
-
-# --- how the compiled lookup is executed -----------------------------------------------------
-
-
-def test_fast_instances_are_used_only_where_they_are_exactly_the_orms():
-    from django.db.models.fetch_modes import FETCH_ONE
-    from django.db.models.signals import post_init
-
-    from portal.auth import _instance_builder
-    from tenants.models import Tenant
-
-    def attnames(model):
-        return [f.attname for f in model._meta.concrete_fields]
-
-    for model in (ApiKey, Tenant, Agent):
-        assert _instance_builder(model, attnames(model), FETCH_ONE) is not None, model
-    # A deferred column: Django's from_db must fill in DEFERRED markers.
-    assert _instance_builder(ApiKey, attnames(ApiKey)[:-1], FETCH_ONE) is None
-
-    def receiver(sender, instance, **kwargs):
-        pass
-
-    post_init.connect(receiver, sender=ApiKey)
-    try:
-        assert _instance_builder(ApiKey, attnames(ApiKey), FETCH_ONE) is None
-    finally:
-        post_init.disconnect(receiver, sender=ApiKey)
-
-
-@pytest.mark.django_db
-def test_sqlite_lookup_rewrites_its_placeholders_once(tenant, monkeypatch):
-    if connection.vendor != "sqlite":
-        pytest.skip("the placeholder rewrite is SQLite's")
-    from django.db.backends.sqlite3 import base as sqlite_base
-
-    calls = []
-    real = sqlite_base.FORMAT_QMARK_REGEX
-
-    class Counting:
-        def sub(self, *args):
-            calls.append(args[1][:40])
-            return real.sub(*args)
-
-    monkeypatch.setattr(sqlite_base, "FORMAT_QMARK_REGEX", Counting())
-    key, _ = mint_admin_key(tenant, "k")
-    calls.clear()
-    for public_id in (key.public_id, "nonexistent00", key.public_id):
-        fetch_key(public_id)
-    assert len(calls) <= 1  # the first lookup on this connection, if it was not made before
-    assert fetch_key(key.public_id).pk == key.pk
-
-
-@pytest.mark.django_db(transaction=True)
-def test_lookup_cursor_is_reused_per_connection_and_renewed_after_a_reconnect(tenant):
-    key, _ = mint_admin_key(tenant, "k")
-    fetch_key(key.public_id)
-    first = getattr(connection, "_tessera_hot_cursor", None)
-    fetch_key(key.public_id)
-    if first is None or first[2] is None:
-        pytest.skip("this database uses Django's own cursor for the lookup")
-    assert connection._tessera_hot_cursor[2] is first[2]
-    connection.close()  # (Django keeps an in-memory SQLite database's connection open)
-    assert fetch_key(key.public_id).pk == key.pk
-    raw, _, cursor = connection._tessera_hot_cursor
-    assert raw is connection.connection
-    assert (cursor is first[2]) == (raw is first[0])
-    revoke_key(tenant, SYSTEM, key)
-    assert fetch_key(key.public_id).status == ApiKey.Status.REVOKED

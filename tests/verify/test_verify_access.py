@@ -147,3 +147,42 @@ def test_body_that_is_not_a_json_object_is_refused(api, body, content_type, stat
     )
     assert response.status_code == status
     assert response.json()["status"] == status
+
+
+LEAN_PARSER_BODIES = [
+    {},
+    {"key": 42},
+    {"key": None},
+    {"key": ""},
+    {"key": "k", "extra": 1, "csrfmiddlewaretoken": "x"},
+    {"key": "k", "ip": "not-an-ip", "permission": "Read Reports"},
+    {"key": "k", "ip": "10.0.0.0/8"},
+    {"key": "k", "ip": " ::ffff:10.0.0.1 "},
+    {"key": "k", "ip": "", "permission": ""},
+    {"key": "k", "ip": "10.0.0.1\u202e"},
+    {"key": "k", "ip": True, "permission": ["read:reports"]},
+    {"key": "k" * 1001, "permission": "x" * 201},
+    {"key": " lmk_ spaced ", "permission": " read:reports "},
+    {"key": "k", "permission": "read:rep\u200borts"},
+]
+
+
+@pytest.mark.parametrize("body", LEAN_PARSER_BODIES)
+def test_lean_parser_answers_as_the_shared_validator(rf, body):
+    """`parse_body` applies VerifyForm's rules without the form: same data, same 400 details."""
+    import json
+
+    from apikeys.verify import VerifyForm, parse_body
+    from portal.errors import Invalid
+    from portal.validation import validate
+
+    def run(parse):
+        request = rf.post(VERIFY, json.dumps(body), content_type="application/json")
+        request.is_api = True
+        try:
+            return parse(request)
+        except Invalid as exc:
+            return exc.details
+
+    expected = run(lambda request: validate(VerifyForm, request)[0])
+    assert run(parse_body) == expected

@@ -1,0 +1,133 @@
+"""Figures beside the hot path: list pages at scale and the audit export of a million events.
+
+- `list_queries()`: queries of the keys list page and API with 1 key in a tenant, then with
+  `LIST_KEYS` (10,000): the same count at both sizes (no query per row);
+- `seed_events(n)` then `export_in_child()`: the JSON Lines audit export of `n` events, streamed
+  through the test client in a fresh process, which reports its time, its peak RSS
+  (`ru_maxrss`) and its RSS before the export (the interpreter and Django alone).
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import uuid
+
+from django.db import connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from apikeys import services
+from audit.models import AuditEvent
+from benchmarks import seed
+from portal.auth import Actor
+from tenants.models import Membership, Tenant, User
+
+LIST_TENANT = "list-org"
+AUDIT_TENANT = "audit-org"
+LIST_KEYS = 10_000
+
+
+def list_queries(large: int = LIST_KEYS) -> dict:
+    tenant = Tenant.objects.create(slug=LIST_TENANT, name="List")
+    _, key = services.mint_key(tenant, Actor.system("benchmark"), name="lister")
+    user = User.objects.create_user("lister@example.com", "x")
+    Membership.objects.create(tenant=tenant, user=user, role=Membership.Role.OWNER)
+    page = Client()
+    page.force_login(user)
+    api = Client(headers={"Authorization": f"Bearer {key}"})
+    targets = {
+        "page": (page, f"/t/{LIST_TENANT}/portal/settings/api-keys"),
+        "api": (api, f"/t/{LIST_TENANT}/api/v1/admin/api-keys"),
+    }
+    out = {}
+    for size in (1, large):
+        seed.add_filler(size - tenant.api_keys.count(), tenant_slug=LIST_TENANT)
+        for name, (client, path) in targets.items():
+            client.get(path)
+            with CaptureQueriesContext(connection) as ctx:
+                status = client.get(path).status_code
+            if status != 200:
+                raise RuntimeError(f"keys list {name}: {status}")
+            out.setdefault(name, {})[str(size)] = len(ctx.captured_queries)
+    return out
+
+
+def seed_events(count: int, batch: int = 10_000) -> str:
+    """`count` audit events in their own tenant (raw `executemany`, values prepared by the model's
+    fields); returns an admin key of that tenant, for the export."""
+    tenant = Tenant.objects.create(slug=AUDIT_TENANT, name="Audit")
+    _, key = services.mint_key(tenant, Actor.system("benchmark"), name="exporter")
+    fields, sql = seed.insert_statement(AuditEvent)
+    start = timezone.now()
+    made = AuditEvent.objects.filter(tenant=tenant).count()
+    with connection.cursor() as cursor:
+        while made < count:
+            rows = []
+            for i in range(made, min(count, made + batch)):
+                event = AuditEvent(
+                    id=uuid.uuid4(),
+                    tenant=tenant,
+                    occurred_at=start - timezone.timedelta(seconds=i),
+                    action="api_key.rotated",
+                    actor_type="user",
+                    actor_id="u1",
+                    actor_name="Ada Lovelace",
+                    target_type="api_key",
+                    target_id=str(i),
+                    target_name=f"key {i}",
+                    ip="10.0.0.1",
+                    user_agent="bench/1.0",
+                    metadata={"reason": "scheduled", "n": i},
+                )
+                rows.append(
+                    [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
+                )
+            with transaction.atomic():
+                cursor.executemany(sql, rows)
+            made += len(rows)
+    return key
+
+
+def export_in_child(db_url: str, key: str) -> dict:
+    """Run `export(key)` in a fresh interpreter (so its peak RSS is the export's alone)."""
+    env = {**os.environ, "DATABASE_URL": db_url, "DJANGO_SETTINGS_MODULE": "benchmarks.settings"}
+    code = (
+        "import django, json, sys; django.setup()\n"
+        "from benchmarks.peers import export\n"
+        "print(json.dumps(export(sys.argv[1])))\n"
+    )
+    out = subprocess.run(  # noqa: S603 (our own interpreter and code)
+        [sys.executable, "-c", code, key],
+        env=env,
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def export(key: str) -> dict:
+    client = Client(headers={"Authorization": f"Bearer {key}"})
+    before = _peak_rss_mb()
+    started = time.perf_counter()
+    response = client.get(f"/t/{AUDIT_TENANT}/api/v1/admin/audit-logs/export?format=jsonl")
+    size = lines = 0
+    for chunk in response.streaming_content:
+        size += len(chunk)
+        lines += chunk.count(b"\n")
+    return {
+        "status": response.status_code,
+        "events": lines,
+        "megabytes": round(size / 2**20, 1),
+        "seconds": round(time.perf_counter() - started, 1),
+        "rss_before_mb": before,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
