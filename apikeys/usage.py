@@ -17,7 +17,8 @@ Mechanism (documented in the README, "Usage tracking"):
   than the interval flushes it. Also at interpreter exit (`atexit`) and in gunicorn's
   `worker_exit` hook, so a graceful shutdown or reload loses nothing; `manage.py flushusage`
   flushes the buffer of the process it runs in (and Redis's). A failed write keeps the counts
-  for the next flush. With the in-memory buffer only, a hard kill (SIGKILL, OOM, power loss)
+  for the next flush (back in Redis when it is shared, so a later kill of the flushing process
+  loses nothing either). With the in-memory buffer only, a hard kill (SIGKILL, OOM, power loss)
   loses at most one interval of that process's counts; with Redis, only a kill in the middle of
   a flush's database write can lose that one batch.
 
@@ -156,10 +157,24 @@ def flush() -> int:
             outage.failed(exc)  # logged once per outage, like the requests' 503s
         else:
             log.exception("could not write usage counters; keeping them for the next flush")
-        with _lock:
-            _merge(_counts, _last, counts, last)
+        _keep(counts, last)
         return 0
     return written
+
+
+def _keep(counts, last) -> None:
+    """Put uses that could not be written back where the next flush finds them: into Redis when
+    it is shared (so they outlive this process, and any process's flush writes them), else, or
+    if Redis is unreachable too, into this process's buffer."""
+    shared = _redis()
+    if shared is not None:
+        try:
+            shared.put_back(counts, last)
+            return
+        except Exception:
+            log.warning("could not return unwritten uses to Redis; keeping them in memory")
+    with _lock:
+        _merge(_counts, _last, counts, last)
 
 
 def _merge(counts, last, more_counts, more_last) -> None:
@@ -195,10 +210,19 @@ class RedisBuffer:
         self._take = self.client.register_script(self.TAKE)
 
     def add(self, bucket, now, ip) -> None:
-        key_id, agent_id, tenant_id, day = bucket
         pipe = self.client.pipeline(transaction=False)
-        pipe.hincrby(self.counts_name, f"{key_id}|{agent_id or ''}|{tenant_id}|{day}", 1)
-        pipe.hset(self.last_name, str(key_id), f"{now.isoformat()}|{ip or ''}|{agent_id or ''}")
+        pipe.hincrby(self.counts_name, _count_field(bucket), 1)
+        pipe.hset(self.last_name, str(bucket[0]), _last_value(now, ip, bucket[1]))
+        pipe.execute()
+
+    def put_back(self, counts, last) -> None:
+        """Return a batch that a flush took but could not write, in one MULTI/EXEC (all or
+        nothing). A key's latest use is put back only if no later one was recorded meanwhile."""
+        pipe = self.client.pipeline(transaction=True)
+        for bucket, n in counts.items():
+            pipe.hincrby(self.counts_name, _count_field(bucket), n)
+        for key_id, (when, ip, agent_id) in last.items():
+            pipe.hsetnx(self.last_name, str(key_id), _last_value(when, ip, agent_id))
         pipe.execute()
 
     def take(self) -> tuple[dict, dict]:
@@ -224,6 +248,15 @@ class RedisBuffer:
 
     def pending(self) -> int:
         return sum(int(n) for n in self.client.hvals(self.counts_name))
+
+
+def _count_field(bucket) -> str:
+    key_id, agent_id, tenant_id, day = bucket
+    return f"{key_id}|{agent_id or ''}|{tenant_id}|{day}"
+
+
+def _last_value(when, ip, agent_id) -> str:
+    return f"{when.isoformat()}|{ip or ''}|{agent_id or ''}"
 
 
 _buffers: dict[tuple, RedisBuffer] = {}

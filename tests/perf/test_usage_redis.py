@@ -7,6 +7,8 @@ uses a buffer prefix of its own and deletes it, so parallel runs never meet.
 
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +18,7 @@ from django.utils import timezone
 
 from apikeys import usage
 from apikeys.models import KeyUsage
-from tests.perf.conftest import run_python
+from tests.perf.conftest import ROOT, run_python
 from tests.ratelimit.test_redis import REDIS_URL, requires_redis
 from tests.served import gunicorn, request
 
@@ -86,6 +88,55 @@ def test_uses_killed_with_their_workers_are_written_by_another_process(
     assert scratch_db.usage_count(scratch_db.admin_id) == 40
 
 
+# A worker whose flush fails (the database is down) and that is then killed with SIGKILL.
+FAILS_THEN_DIES = """
+import os, signal, sys, django
+django.setup()
+from apikeys import usage
+from apikeys.models import ApiKey
+key = ApiKey.objects.get(pk=sys.argv[1])
+for _ in range(7):
+    usage.record_use(key, "10.0.0.9")
+def down(*args):
+    raise RuntimeError("database is down")
+usage._write = down
+print(usage.flush(), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_uses_a_failed_flush_took_outlive_the_process_that_took_them(
+    scratch_db, prefix, monkeypatch
+):
+    """The flush took the uses out of Redis, could not write them, and its process was then
+    killed: they went back to Redis, so the next flush of another process writes all 7."""
+    env = {"CACHE_URL": REDIS_URL, "USAGE_REDIS_PREFIX": prefix, "USAGE_FLUSH_SECONDS": "3600"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    child = subprocess.run(
+        [sys.executable, "-c", FAILS_THEN_DIES, scratch_db.admin_id],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DATABASE_URL": scratch_db.url,
+            "PYTHONPATH": str(ROOT),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
+    assert child.stdout.strip() == "0"  # its flush wrote nothing
+    assert scratch_db.usage_count(scratch_db.admin_id) == 0
+    written = run_python(
+        "import django; django.setup()\nfrom apikeys import usage\nprint(usage.flush())",
+        scratch_db.url,
+    )
+    assert written.strip().splitlines()[-1] == "7"
+    assert scratch_db.usage_count(scratch_db.admin_id) == 7
+
+
 @pytest.mark.django_db
 def test_two_flushes_at_once_never_count_a_use_twice(shared_buffer, admin_key):
     key = admin_key[0]
@@ -100,17 +151,26 @@ def test_two_flushes_at_once_never_count_a_use_twice(shared_buffer, admin_key):
     assert key.last_used_at is not None
 
 
+def _down(*args):
+    raise RuntimeError("down")
+
+
+@pytest.mark.parametrize("redis_takes_them_back", [True, False])
 @pytest.mark.django_db
-def test_a_failed_write_keeps_the_uses_for_the_next_flush(shared_buffer, admin_key, monkeypatch):
+def test_a_failed_write_keeps_the_uses_for_the_next_flush(
+    shared_buffer, admin_key, monkeypatch, redis_takes_them_back
+):
+    """They go back to Redis (so they outlive this process); to memory if Redis refuses too."""
     key = admin_key[0]
     for _ in range(3):
         usage.record_use(key, None)
-
-    def down(*args):
-        raise RuntimeError("database is down")
-
-    monkeypatch.setattr(usage, "_write", down)
+    monkeypatch.setattr(usage, "_write", _down)
+    if not redis_takes_them_back:
+        monkeypatch.setattr(usage.RedisBuffer, "put_back", _down)
     assert usage.flush() == 0
+    in_memory = sum(usage._counts.values())
+    assert in_memory == (0 if redis_takes_them_back else 3)
+    assert usage.pending() == 3
     monkeypatch.undo()
     assert usage.flush() == 3
     assert KeyUsage.objects.get(key=key).count == 3
