@@ -69,13 +69,17 @@ class ApiAwareCsrfMiddleware(CsrfViewMiddleware):
     (or token) header, or no logged-in session at all, is not checked here. The view then
     answers 401 to a request with no credential, whatever its method, and 400 to a session
     together with a key. A browser never adds a key header on its own, so a forged request can
-    only ride on the session, and that is exactly what is still checked.
+    only ride on the session, and that is exactly what is still checked. Nor is a view that no
+    session can call (`tenant_view(api="agent")`: agent keys only): a logged-in user's request
+    there is as unauthenticated as any other, so it gets the same 401. An endpoint open to anyone
+    (SPEC §10–§12) is marked with Django's `csrf_exempt`.
     """
 
     def process_view(self, request, callback, callback_args, callback_kwargs):
         if getattr(request, "is_api", False) and (
             request.META.get("HTTP_AUTHORIZATION")
             or request.META.get("HTTP_X_API_KEY")
+            or not getattr(callback, "session_authenticates", True)
             or not has_session_user(request)
         ):
             return None

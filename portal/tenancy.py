@@ -126,6 +126,8 @@ def tenant_view(
             return response
 
         wrapper.tenant_view = True
+        # Read by the CSRF middleware: CSRF guards only requests that a session authenticates.
+        wrapper.session_authenticates = api != "agent"
         return wrapper
 
     return decorator

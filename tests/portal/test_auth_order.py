@@ -70,6 +70,17 @@ def test_a_session_still_needs_its_csrf_token_on_unsafe_requests(strict, owner, 
     assert not tenant.api_keys.exists()
 
 
+@pytest.mark.parametrize("path", ["/agents/me/rotate", "/agents/me/deactivate"])
+def test_a_session_on_the_agent_runtime_api_is_401_not_a_csrf_403(strict, owner, tenant, path):
+    """No session authenticates the agent runtime API (agent keys only), so a logged-in user's
+    unsafe request there has no credential: the same 401 as a GET, not Django's CSRF 403."""
+    strict.force_login(owner)
+    response = strict.post(f"{BASE}{path}", "{}", content_type="application/json")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert strict.get(f"{BASE}/agents/me").status_code == 401
+
+
 def test_a_logged_out_session_cookie_does_not_bring_csrf_back(strict, owner, tenant):
     """A stale session cookie authenticates nobody, so the request is simply unauthenticated."""
     strict.force_login(owner)
