@@ -200,6 +200,8 @@ SILENCED_SYSTEM_CHECKS = ["security.W003", "security.W021"]
 # Usage counters are buffered and written at most once per interval per process: in Redis when
 # CACHE_URL (or USAGE_REDIS_URL) points at one, so a killed worker loses nothing; else in memory.
 USAGE_FLUSH_SECONDS = env.int("USAGE_FLUSH_SECONDS", default=60)
+# The flush runs on a timer thread in every server process (started by the first request).
+USAGE_FLUSH_THREAD = env.bool("USAGE_FLUSH_THREAD", default=True)
 _cache_url = env.str("CACHE_URL", default="")
 USAGE_REDIS_URL = env.str(
     "USAGE_REDIS_URL",
