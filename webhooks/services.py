@@ -163,7 +163,8 @@ def claim_due(*, now=None, limit=20) -> list[Delivery]:
         token = uuid.uuid4().hex
         lease = now + dt.timedelta(seconds=LEASE_PER_DELIVERY * len(ids))
         Delivery.objects.filter(pk__in=ids).update(lease_until=lease, lease_token=token)
-    return list(Delivery.objects.filter(pk__in=ids).select_related("webhook", "tenant"))
+    batch = Delivery.objects.filter(pk__in=ids).select_related("webhook", "tenant")
+    return list(batch.order_by("next_attempt_at", "created_at"))
 
 
 def send(delivery: Delivery, *, now=None, clock=time.monotonic) -> Delivery:
@@ -238,10 +239,14 @@ def record_attempt(delivery, *, now, status_code, duration_ms, error="", final=F
                 if hook.failing_since is None:
                     hook.failing_since = now
                     hook.save(update_fields=["failing_since"])
+                reason = None
                 if status_code == 410:
-                    disable_webhook(hook, "410 Gone", now=now)
+                    reason = "410 Gone"
                 elif now - hook.failing_since >= DISABLE_AFTER:
-                    disable_webhook(hook, "No successful delivery for 5 days", now=now)
+                    reason = "No successful delivery for 5 days"
+                if reason:
+                    disable_webhook(hook, reason, now=now)
+                    d.status, d.next_attempt_at = Delivery.Status.FAILED, None
         d.save()
     return d
 

@@ -15,6 +15,8 @@ def private_targets():
 @pytest.fixture
 def make_hook(tenant, private_targets):
     def make(url, **kwargs):
+        # Tests hear only what they ask for (the default hears just `webhook.test`).
+        kwargs.setdefault("event_types", ["webhook.test"])
         return services.create_webhook(tenant, Actor.system("tests"), url=url, **kwargs)
 
     return make
