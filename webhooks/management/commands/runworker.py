@@ -26,6 +26,8 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+        self.stderr.write("worker started")
+        self.stderr.flush()
         last_jobs = 0.0
         while not stop.is_set():
             close_old_connections()
