@@ -24,3 +24,7 @@ class RotateSecretForm(ApiForm):
 
 class SettingsForm(ApiForm):
     dormantKeyDays = IntField(min_value=1, max_value=3650)
+
+
+class EmptyForm(ApiForm):
+    """Actions that take no body: any field sent is an unknown field."""
