@@ -88,3 +88,9 @@ def test_settings_page_sets_dormancy(admin_client, tenant):
     assert admin_client.post(url, {"dormantKeyDays": ""}).status_code == 303
     tenant.policy.refresh_from_db()
     assert tenant.policy.dormant_key_days is None
+
+
+def test_htmx_request_gets_a_fragment(admin_client):
+    r = admin_client.get(PAGE, headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    assert "<html" not in r.content.decode() and 'id="webhooks"' in r.content.decode()
