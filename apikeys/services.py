@@ -24,6 +24,8 @@ ADMIN_SCOPES = (
     "roles:write",
     "audit:read",
     "keys:verify",
+    "webhooks:read",
+    "webhooks:write",
 )
 MAX_GRACE_SECONDS = 7 * 24 * 3600
 

@@ -10,8 +10,9 @@ from apikeys import verify as apikeys_verify
 from audit import urls as audit_urls
 from portal import views
 from tenants import urls as tenants_urls
+from webhooks import urls as webhooks_urls
 
-APPS = (tenants_urls, apikeys_urls, apikeys_verify, agents_urls, audit_urls)
+APPS = (tenants_urls, apikeys_urls, apikeys_verify, agents_urls, audit_urls, webhooks_urls)
 
 portal_patterns = [p for app in APPS for p in getattr(app, "portal_patterns", [])]
 api_patterns = [p for app in APPS for p in getattr(app, "api_patterns", [])]
