@@ -50,20 +50,24 @@ def hit(key, now: float | None = None) -> RateState:
     or tenant. If the cache itself fails, the request is let through (and logged): rate limits
     protect the service, an outage of the cache should not take the API down with it.
     """
-    now = _clock() if now is None else now
-    window = int(now // WINDOW)
     # The public id is unique and short: Django validates every character of a cache key.
-    counter = f"rl:{key.public_id}:{window}"
-    limit = limit_for(key)
-    reset = max(1, int((window + 1) * WINDOW - now))
+    return count(f"rl:{key.public_id}", limit_for(key), WINDOW, now)
+
+
+def count(name: str, limit: int, window_seconds: int, now: float | None = None) -> RateState:
+    """Count one hit on the fixed-window counter `name` (any short cache-safe string)."""
+    now = _clock() if now is None else now
+    window = int(now // window_seconds)
+    counter = f"{name}:{window}"
+    reset = max(1, int((window + 1) * window_seconds - now))
     try:
         try:
-            count = cache.incr(counter)
+            hits = cache.incr(counter)
         except ValueError:
             # First request of the window: add() is atomic (SET NX), so of two racing processes
             # one creates the counter and the other increments it.
-            count = 1 if cache.add(counter, 1, WINDOW + 5) else cache.incr(counter)
+            hits = 1 if cache.add(counter, 1, window_seconds + 5) else cache.incr(counter)
     except Exception:
-        log.warning("rate-limit cache unavailable; letting %s through", key.pk, exc_info=True)
-        count = 0
-    return RateState(limit=limit, remaining=limit - count, reset=reset)
+        log.warning("rate-limit cache unavailable; letting %s through", name, exc_info=True)
+        hits = 0
+    return RateState(limit=limit, remaining=limit - hits, reset=reset)
