@@ -9,7 +9,7 @@ from apikeys import leaks as apikeys_leaks
 from apikeys import urls as apikeys_urls
 from apikeys import verify as apikeys_verify
 from audit import urls as audit_urls
-from portal import views
+from portal import openapi, views
 from tenants import urls as tenants_urls
 
 APPS = (tenants_urls, apikeys_urls, apikeys_verify, agents_urls, audit_urls)
@@ -21,6 +21,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     *tenants_urls.root_patterns,
     *apikeys_leaks.root_patterns,
+    *openapi.root_patterns,
     path("t/<str:tenant>/portal/", include((portal_patterns, "portal"))),
     path("t/<str:tenant>/api/v1/", include((api_patterns, "api"))),
     path("orgs/<str:tenant>/api/v1/", include((api_patterns, "api"), namespace="orgs-api")),
