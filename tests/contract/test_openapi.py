@@ -108,3 +108,21 @@ def test_request_bodies_forbid_unknown_fields():
                 if media["schema"].get("additionalProperties") is not False:
                     loose.append(f"{method.upper()} {name}")
     assert loose == []
+
+
+def test_the_response_check_catches_a_response_that_breaks_the_document(rf):
+    from django.http import JsonResponse
+
+    from tests import openapi_check
+
+    request = rf.get("/t/acme-corp/api/v1/admin/api-keys")
+    openapi_check.check(request, JsonResponse({"data": "not a list"}))
+    openapi_check.check(request, JsonResponse({"error": "x"}, status=418))
+    found = list(openapi_check.MISMATCHES)
+    openapi_check.MISMATCHES.clear()
+    assert len(found) == 2, found
+    good = {"data": [], "hasMore": False, "nextCursor": None}
+    openapi_check.check(request, JsonResponse(good))
+    orgs = rf.get("/orgs/acme-corp/api/v1/admin/api-keys")
+    openapi_check.check(orgs, JsonResponse(good))
+    assert openapi_check.MISMATCHES == []
