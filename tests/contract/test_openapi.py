@@ -91,9 +91,7 @@ def test_every_api_route_is_documented():
     } <= routes
     samples = [_sample(p) for p in doc_paths()]
     missing = [
-        route
-        for route in sorted(routes)
-        if not any(_route_regex(route).match(s) for s in samples)
+        route for route in sorted(routes) if not any(_route_regex(route).match(s) for s in samples)
     ]
     assert missing == []
 
