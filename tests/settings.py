@@ -27,3 +27,6 @@ PASSWORD_HASHERS = [
     "tests.hashers.CheapArgon2PasswordHasher",
     "django.contrib.auth.hashers.Argon2PasswordHasher",
 ]
+
+# Every JSON response under /api/v1/ is checked against the OpenAPI document (tests/openapi_check).
+MIDDLEWARE = ["tests.openapi_check.OpenApiResponseCheck", *MIDDLEWARE]  # noqa: F405
