@@ -63,14 +63,22 @@ def race(calls):
     return results
 
 
+# Eight writers queue for SQLite's one write lock: on a loaded machine the last one waits long.
+TIMEOUT = 120
+
+
 def post(base, path, secret, body=None):
     return request(
-        base + path, method="POST", body=body or {}, headers={"Authorization": f"Bearer {secret}"}
+        base + path,
+        method="POST",
+        body=body or {},
+        headers={"Authorization": f"Bearer {secret}"},
+        timeout=TIMEOUT,
     )
 
 
 def get(base, path, secret):
-    return request(base + path, headers={"Authorization": f"Bearer {secret}"})
+    return request(base + path, headers={"Authorization": f"Bearer {secret}"}, timeout=TIMEOUT)
 
 
 def statuses(responses):
