@@ -26,6 +26,7 @@ PRODUCTION = {
     "DEBUG": "false",
     "SECRET_KEY": "prod-" + secrets.token_urlsafe(48),
     "API_KEY_PEPPER": "pepper-" + secrets.token_urlsafe(48),
+    "OAUTH_KEY_ENCRYPTION_KEY": "dGVzdC1vbmx5LW9hdXRoLWVuY3J5cHRpb24ta2V5ISE=",
     "ALLOWED_HOSTS": "tessera.example.com",
 }
 _DUMP = """
@@ -75,7 +76,7 @@ def production(**overrides):
 # Secrets
 
 
-@pytest.mark.parametrize("name", ["SECRET_KEY", "API_KEY_PEPPER"])
+@pytest.mark.parametrize("name", ["SECRET_KEY", "API_KEY_PEPPER", "OAUTH_KEY_ENCRYPTION_KEY"])
 def test_each_secret_is_required_when_debug_is_off(name):
     env = {k: v for k, v in PRODUCTION.items() if k != name}
     result = load_settings(**env)

@@ -1,0 +1,25 @@
+"""OAuth routes under `/t/<tenant>/api/v1/`; RFC 8414's path-inserted metadata URL is a root
+route (`root_patterns`)."""
+
+from django.urls import path
+
+from oauth import views
+
+api_patterns = [
+    path("oauth/token", views.token, name="oauth-token"),
+    path("oauth/refresh", views.refresh, name="oauth-refresh"),
+    path(".well-known/jwks.json", views.jwks, name="oauth-jwks"),
+    path(
+        ".well-known/oauth-authorization-server",
+        views.metadata,
+        name="oauth-metadata",
+    ),
+]
+
+root_patterns = [
+    path(
+        ".well-known/oauth-authorization-server/t/<str:tenant>/api/v1",
+        views.metadata,
+        name="oauth-metadata-rfc8414",
+    ),
+]
