@@ -18,7 +18,8 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from joserfc import jwt
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
 from oauth.models import SigningKey
@@ -164,10 +165,8 @@ def decode(token: str):
     Only RS256 is accepted: `alg: none`, HS256 (signed with the public key as an HMAC secret)
     and every other algorithm fail here, as does a `kid` that is not published.
     """
-    from joserfc.errors import JoseError
-
     try:
-        header = jwt.extract_compact(token.encode("ascii")).headers()
+        header = jws.extract_compact(token.encode("ascii")).headers()
     except (JoseError, ValueError, UnicodeError, TypeError):
         return None
     if header.get("alg") != ALGORITHM or not isinstance(header.get("kid"), str):
