@@ -133,7 +133,11 @@ def signing_key() -> Loaded:
 def published() -> list[dict]:
     """The public JWKs of every key not retired: the JWKS document's `keys`."""
     now = timezone.now()
-    return [k.public for k in _load() if k.retired_at is None or k.retired_at > now]
+    keys = [k.public for k in _load() if k.retired_at is None or k.retired_at > now]
+    if not keys:  # before the first token: publish the key that will sign it
+        signing_key()
+        keys = [k.public for k in _load() if k.retired_at is None or k.retired_at > now]
+    return keys
 
 
 def sign(claims: dict) -> str:

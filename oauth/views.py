@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from oauth import services, signing, tokens
 from oauth.errors import OAuthError, invalid_client, invalid_request
 from portal.auth import client_ip
-from portal.errors import MethodNotAllowed
+from portal.errors import MethodNotAllowed, NotFound
 from portal.validation import read_body
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
@@ -133,7 +133,7 @@ def _well_known(request, tenant, body):
     if request.method not in ("GET", "HEAD"):
         raise MethodNotAllowed(headers={"Allow": "GET, HEAD"})
     if not SLUG_RE.match(tenant):
-        raise OAuthError("invalid_request", "Not a tenant slug.", 404)
+        raise NotFound()
     response = JsonResponse(body())
     response["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
     return response
