@@ -244,3 +244,64 @@ def revoke_family(family: TokenFamily, actor, now=None) -> None:
     TokenFamily.objects.filter(pk=family.pk, revoked_at__isnull=True).update(
         revoked_at=now or timezone.now()
     )
+
+
+# --- introspection and revocation ---------------------------------------------------------
+
+
+def introspect(tenant_slug: str, raw, caller: KeyRow) -> dict:
+    """RFC 7662 for an access token: its claims when live, else exactly `{"active": false}`.
+
+    An agent may introspect only its own tokens; an admin key (checked by the view) any token
+    of the tenant. Refresh tokens are not introspected (they are `{"active": false}`).
+    """
+    found = tokens.check(raw, tenant_slug) if isinstance(raw, str) else None
+    if found is None:
+        return {"active": False}
+    claims = found[0]
+    if caller.kind == ApiKey.Kind.AGENT and claims["client_id"] != str(caller.agent_id):
+        return {"active": False}
+    names = ("scope", "client_id", "sub", "iss", "aud", "exp", "iat", "jti", "tenant")
+    return {"active": True, **{n: claims[n] for n in names}, "token_type": "Bearer"}
+
+
+def revoke_token(tenant_slug: str, raw, client: KeyRow) -> None:
+    """RFC 7009: revoke one access token, or a refresh token with its whole grant, if it is the
+    client's. An unknown or foreign token is ignored (the answer is the same 200)."""
+    now = timezone.now()
+    actor = Actor.for_key(client)
+    with transaction.atomic():
+        if isinstance(raw, str) and tokens.looks_like_jwt(raw):
+            claims = tokens.verify_claims(signing.decode(raw), tenant_slug, now, allow_expired=True)
+            if claims is None or claims["client_id"] != str(client.agent_id):
+                return
+            done = AccessToken.objects.filter(jti=claims["_jti"], revoked_at__isnull=True).update(
+                revoked_at=now
+            )
+            kind, ref = "access_token", claims["jti"]
+        else:
+            found = _find_refresh(raw, tenant_slug, lock=False)
+            if found is None or found.family.agent_id != client.agent_id:
+                return
+            done = TokenFamily.objects.filter(pk=found.family_id, revoked_at__isnull=True).update(
+                revoked_at=now
+            )
+            kind, ref = "refresh_token", str(found.family_id)
+        if done:
+            record(
+                client.tenant,
+                actor,
+                "oauth.token_revoked",
+                target=("agent", str(client.agent_id), client.agent.name),
+                metadata={"agentId": str(client.agent_id), "tokenType": kind, "ref": ref},
+            )
+
+
+def revoke_agent_tokens(tenant, actor, agent) -> int:
+    """Every token of `agent` stops working now; returns how many grants were open."""
+    with transaction.atomic():
+        count = TokenFamily.objects.filter(
+            tenant=tenant, agent=agent, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
+        record(tenant, actor, "oauth.tokens_revoked", target=agent, metadata={"grants": count})
+    return count

@@ -10,14 +10,18 @@ import re
 from functools import wraps
 from urllib.parse import unquote_plus
 
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from apikeys.forms import EmptyForm
+from apikeys.models import ApiKey
 from oauth import services, signing, tokens
 from oauth.errors import OAuthError, invalid_client, invalid_request
-from portal.auth import client_ip
-from portal.errors import MethodNotAllowed, NotFound
-from portal.validation import read_body
+from portal.auth import authenticate_key, client_ip, get_credential
+from portal.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
+from portal.respond import respond
+from portal.tenancy import scope_allows, tenant_view
+from portal.validation import read_body, validate
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
 JWKS_MAX_AGE = 300
@@ -169,3 +173,63 @@ def metadata(request, tenant):
             "scopes_supported": [],
         },
     )
+
+
+def _caller(request, tenant, params):
+    """Who introspects: the client by its credentials (Basic or body), else the bearer of an
+    API key or access token. An admin key needs `keys:verify` (or full admin)."""
+    scheme = request.META.get("HTTP_AUTHORIZATION", "").strip().partition(" ")[0]
+    if scheme.lower() == "basic" or "client_secret" in params:
+        key = _authenticated_client(request, tenant, params, required=True)
+    else:
+        raw = get_credential(request)
+        if raw is None:
+            raise Unauthorized()
+        if tokens.looks_like_jwt(raw):
+            key = tokens.authenticate_token(request, tenant, raw)
+        else:
+            key = authenticate_key(request, tenant, raw)
+        if key.kind == ApiKey.Kind.ADMIN and not scope_allows(key.scopes, "keys:verify"):
+            raise Forbidden("This key lacks the 'keys:verify' scope.")
+    return key, services.spend(key, client_ip(request))
+
+
+@oauth_endpoint
+def introspect(request, tenant):
+    """RFC 7662: is this access token live, and whose is it."""
+    params = read_params(request)
+    key, headers = _caller(request, tenant, params)
+    if not params.get("token"):
+        raise invalid_request("token is required.")
+    response = JsonResponse(services.introspect(tenant, params["token"], key))
+    for name, value in headers.items():
+        response[name] = value
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@oauth_endpoint
+def revoke(request, tenant):
+    """RFC 7009: 200 with an empty body, also for a token that is unknown or not the client's."""
+    params = read_params(request)
+    key = _authenticated_client(request, tenant, params, required=True)
+    headers = services.spend(key, client_ip(request))
+    if not params.get("token"):
+        raise invalid_request("token is required.")
+    services.revoke_token(tenant, params["token"], key)
+    response = HttpResponse(status=200)
+    del response["Content-Type"]
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+@tenant_view(scope="agents:write", methods=("POST",))
+def revoke_agent_tokens(request, tenant, agent_id):
+    """Every access and refresh token of the agent stops working now."""
+    from agents.views import get_agent
+
+    agent = get_agent(tenant, agent_id)
+    validate(EmptyForm, request)
+    count = services.revoke_agent_tokens(tenant, request.actor, agent)
+    return respond(request, json={"agentId": str(agent.pk), "revokedGrants": count})

@@ -12,7 +12,7 @@ from oauth import urls as oauth_urls
 from portal import views
 from tenants import urls as tenants_urls
 
-APPS = (tenants_urls, apikeys_urls, apikeys_verify, agents_urls, audit_urls, oauth_urls)
+APPS = (tenants_urls, apikeys_urls, apikeys_verify, oauth_urls, agents_urls, audit_urls)
 
 portal_patterns = [p for app in APPS for p in getattr(app, "portal_patterns", [])]
 api_patterns = [p for app in APPS for p in getattr(app, "api_patterns", [])]
