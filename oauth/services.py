@@ -305,3 +305,37 @@ def revoke_agent_tokens(tenant, actor, agent) -> int:
         ).update(revoked_at=timezone.now())
         record(tenant, actor, "oauth.tokens_revoked", target=agent, metadata={"grants": count})
     return count
+
+
+# --- dynamic client registration ----------------------------------------------------------
+
+GRANT_TYPES = ("client_credentials", "refresh_token")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+
+
+def register_client(tenant, actor, *, client_name, scope, grant_types, auth_method) -> dict:
+    """RFC 7591: an `integration` agent whose direct permissions are `scope`, and its first key
+    (the client secret, shown once). Input is already validated by the view."""
+    from agents import services as agent_services
+
+    with transaction.atomic():
+        agent, _key, secret = agent_services.create_agent(
+            tenant, actor, name=client_name, type="integration", permissions=scope
+        )
+        record(
+            tenant,
+            actor,
+            "oauth.client_registered",
+            target=agent,
+            metadata={"scope": scope, "grantTypes": grant_types, "authMethod": auth_method},
+        )
+    return {
+        "client_id": str(agent.pk),
+        "client_secret": secret,
+        "client_id_issued_at": int(agent.created_at.timestamp()),
+        "client_secret_expires_at": 0,
+        "client_name": agent.name,
+        "scope": " ".join(scope),
+        "grant_types": grant_types,
+        "token_endpoint_auth_method": auth_method,
+    }

@@ -11,6 +11,7 @@ api_patterns = [
     path("oauth/refresh", views.refresh, name="oauth-refresh"),
     path("oauth/introspect", views.introspect, name="oauth-introspect"),
     path("oauth/revoke", views.revoke, name="oauth-revoke"),
+    path("oauth/register", views.register, name="oauth-register"),
     path(
         "admin/agents/<str:agent_id>/revoke-tokens",
         views.revoke_agent_tokens,

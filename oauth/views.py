@@ -10,9 +10,11 @@ import re
 from functools import wraps
 from urllib.parse import unquote_plus
 
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from agents.models import PERMISSION_RE
 from apikeys.forms import EmptyForm
 from apikeys.models import ApiKey
 from oauth import services, signing, tokens
@@ -21,10 +23,11 @@ from portal.auth import authenticate_key, client_ip, get_credential
 from portal.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
 from portal.respond import respond
 from portal.tenancy import scope_allows, tenant_view
-from portal.validation import read_body, validate
+from portal.validation import clean_name, has_unstorable_text, read_body, validate
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
 JWKS_MAX_AGE = 300
+PERMISSION_PATTERN = re.compile(PERMISSION_RE)
 
 
 def oauth_endpoint(view):
@@ -233,3 +236,50 @@ def revoke_agent_tokens(request, tenant, agent_id):
     validate(EmptyForm, request)
     count = services.revoke_agent_tokens(tenant, request.actor, agent)
     return respond(request, json={"agentId": str(agent.pk), "revokedGrants": count})
+
+
+def _registration(params) -> dict:
+    """The RFC 7591 metadata we accept; anything else is `invalid_client_metadata`."""
+
+    def bad(description):
+        return OAuthError("invalid_client_metadata", description)
+
+    unknown = set(params) - {"client_name", "scope", "grant_types", "token_endpoint_auth_method"}
+    if unknown:
+        raise bad(f"Unsupported metadata: {', '.join(sorted(unknown))}.")
+    name = params.get("client_name")
+    if not isinstance(name, str):
+        raise bad("client_name is required.")
+    try:
+        name = clean_name(name)
+    except ValidationError as exc:
+        raise bad(f"client_name: {' '.join(exc.messages)}") from None
+    scope = params.get("scope") or ""
+    if not isinstance(scope, str) or has_unstorable_text(scope):
+        raise bad("scope must be a space-separated string of permissions.")
+    permissions = list(dict.fromkeys(scope.split()))
+    if any(not PERMISSION_PATTERN.match(p) for p in permissions):
+        raise bad("Each scope must be a permission like 'read:reports'.")
+    grant_types = params.get("grant_types") or ["client_credentials"]
+    if not isinstance(grant_types, list) or not set(grant_types) <= set(services.GRANT_TYPES):
+        raise bad("grant_types may hold client_credentials and refresh_token.")
+    method = params.get("token_endpoint_auth_method") or "client_secret_basic"
+    if method not in services.AUTH_METHODS:
+        raise bad("token_endpoint_auth_method: client_secret_basic or client_secret_post.")
+    return {
+        "client_name": name,
+        "scope": permissions,
+        "grant_types": grant_types,
+        "auth_method": method,
+    }
+
+
+@tenant_view(scope="agents:write", methods=("POST",))  # CSRF stays on for a session
+def register(request, tenant):
+    """RFC 7591 dynamic client registration, for an admin key with `agents:write`."""
+    try:
+        data = _registration(read_body(request))
+    except OAuthError as exc:
+        return JsonResponse(exc.as_dict(), status=exc.status)
+    body = services.register_client(tenant, request.actor, **data)
+    return respond(request, json=body, status=201, secret=True)
