@@ -18,6 +18,7 @@ def _by(obj, prefix: str) -> dict:
 def agent(a, *, secret: str | None = None) -> dict:
     data = {
         "id": str(a.pk),
+        "clientId": str(a.pk),  # its OAuth client id (SPEC §10)
         "name": a.name,
         "description": a.description,
         "type": a.type,

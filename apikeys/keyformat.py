@@ -68,10 +68,28 @@ class ParsedKey:
 
 def generate(kind: str) -> ParsedKey:
     """Make a new key of ``kind``; the caller shows ``.full`` once and stores only its digest."""
+    public_id, full = _generate(TYPE_PREFIXES[kind])
+    return ParsedKey(kind=kind, public_id=public_id, full=full)
+
+
+def _generate(type_prefix: str) -> tuple[str, str]:
     public_id = _random_base62(PUBLIC_ID_LEN)
     secret = _base62(secrets.randbits(256), SECRET_LEN)
-    body = TYPE_PREFIXES[kind] + public_id + secret
-    return ParsedKey(kind=kind, public_id=public_id, full=body + checksum(body))
+    body = type_prefix + public_id + secret
+    return public_id, body + checksum(body)
+
+
+def _match(raw, pattern, max_len):
+    """``(type prefix, public id)`` of a well-formed ``raw`` with a good checksum, else None."""
+    if not isinstance(raw, str) or len(raw) > max_len:
+        return None
+    match = pattern.fullmatch(raw)
+    if match is None:
+        return None
+    type_prefix, public_id, _secret, check = match.groups()
+    if not hmac.compare_digest(checksum(raw[:-CHECKSUM_LEN]), check):
+        return None
+    return type_prefix, public_id
 
 
 def parse(raw: str) -> ParsedKey | None:
@@ -79,15 +97,31 @@ def parse(raw: str) -> ParsedKey | None:
 
     Costs no query: shape, length and checksum are checked in memory. Never logs ``raw``.
     """
-    if not isinstance(raw, str) or len(raw) > MAX_KEY_LEN:
+    found = _match(raw, _KEY_RE, MAX_KEY_LEN)
+    if found is None:
         return None
-    match = _KEY_RE.fullmatch(raw)
-    if match is None:
-        return None
-    type_prefix, public_id, _secret, check = match.groups()
-    if not hmac.compare_digest(checksum(raw[:-CHECKSUM_LEN]), check):
-        return None
-    return ParsedKey(kind=KIND_BY_PREFIX[type_prefix], public_id=public_id, full=raw)
+    return ParsedKey(kind=KIND_BY_PREFIX[found[0]], public_id=found[1], full=raw)
+
+
+# OAuth refresh tokens (SPEC §10) have the same shape under their own prefix. It is not a key
+# type: an `rt_` string never authenticates an API request.
+REFRESH_PREFIX = "rt_"
+_REFRESH_RE = re.compile(
+    rf"(rt_)([0-9A-Za-z]{{{PUBLIC_ID_LEN}}})"
+    rf"([0-9A-Za-z]{{{SECRET_LEN}}})([0-9A-Za-z]{{{CHECKSUM_LEN}}})"
+)
+MAX_REFRESH_LEN = len(REFRESH_PREFIX) + PUBLIC_ID_LEN + SECRET_LEN + CHECKSUM_LEN
+
+
+def generate_refresh() -> tuple[str, str]:
+    """``(public id, full token)`` of a new refresh token; store only its digest."""
+    return _generate(REFRESH_PREFIX)
+
+
+def parse_refresh(raw) -> str | None:
+    """The public id of a well-formed refresh token, else None (no query)."""
+    found = _match(raw, _REFRESH_RE, MAX_REFRESH_LEN)
+    return found[1] if found else None
 
 
 def looks_like_key(value: str) -> bool:

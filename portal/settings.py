@@ -52,6 +52,16 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 DEFAULT_RATE_LIMIT_PER_MINUTE = env.int("DEFAULT_RATE_LIMIT_PER_MINUTE", default=600)
 
+# OAuth 2.0 (SPEC §10): the issuer is PUBLIC_URL + /t/<tenant>/api/v1, never the Host header.
+PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+OAUTH_AUDIENCE = env.str("OAUTH_AUDIENCE", default="")  # empty: the issuer
+OAUTH_ACCESS_TOKEN_SECONDS = env.int("OAUTH_ACCESS_TOKEN_SECONDS", default=3600)
+OAUTH_REFRESH_TOKEN_SECONDS = env.int("OAUTH_REFRESH_TOKEN_SECONDS", default=7 * 24 * 3600)
+# A Fernet key encrypting the private signing keys at rest.
+OAUTH_KEY_ENCRYPTION_KEY = _required_secret(
+    "OAUTH_KEY_ENCRYPTION_KEY", "ZGV2LW9ubHktaW5zZWN1cmUtb2F1dGgta2V5LTMyYiE="
+)
+
 INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -66,6 +76,7 @@ INSTALLED_APPS = [
     "agents",
     "apikeys",
     "webhooks",
+    "oauth",
 ]
 
 MIDDLEWARE = [

@@ -81,7 +81,7 @@ def tenant_view(
                             "session and an API key."
                         )
                     also = fetch_also(request) if fetch_also and raw is not None else None
-                    key = authenticate_key(request, tenant, raw, also) if raw is not None else None
+                    key = _authenticate(request, tenant, raw, also) if raw is not None else None
                 except ApiError as exc:
                     return _refused(request, exc)
                 if key is not None:
@@ -131,6 +131,15 @@ def tenant_view(
         return wrapper
 
     return decorator
+
+
+def _authenticate(request, tenant, raw, also):
+    """An API key, or an OAuth access token (a JWT) acting as the key that minted it."""
+    from oauth import tokens  # oauth builds on this module
+
+    if tokens.looks_like_jwt(raw):
+        return tokens.authenticate_token(request, tenant, raw)
+    return authenticate_key(request, tenant, raw, also)
 
 
 def _check_method(request, allowed_methods) -> None:

@@ -9,11 +9,20 @@ from apikeys import leaks as apikeys_leaks
 from apikeys import urls as apikeys_urls
 from apikeys import verify as apikeys_verify
 from audit import urls as audit_urls
+from oauth import urls as oauth_urls
 from portal import openapi, views
 from tenants import urls as tenants_urls
 from webhooks import urls as webhooks_urls
 
-APPS = (tenants_urls, apikeys_urls, apikeys_verify, agents_urls, audit_urls, webhooks_urls)
+APPS = (
+    tenants_urls,
+    apikeys_urls,
+    apikeys_verify,
+    oauth_urls,
+    agents_urls,
+    audit_urls,
+    webhooks_urls,
+)
 
 portal_patterns = [p for app in APPS for p in getattr(app, "portal_patterns", [])]
 api_patterns = [p for app in APPS for p in getattr(app, "api_patterns", [])]
@@ -23,6 +32,7 @@ urlpatterns = [
     *tenants_urls.root_patterns,
     *apikeys_leaks.root_patterns,
     *openapi.root_patterns,
+    *oauth_urls.root_patterns,
     path("t/<str:tenant>/portal/", include((portal_patterns, "portal"))),
     path("t/<str:tenant>/api/v1/", include((api_patterns, "api"))),
     path("orgs/<str:tenant>/api/v1/", include((api_patterns, "api"), namespace="orgs-api")),

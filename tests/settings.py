@@ -3,6 +3,7 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-" + "s" * 20)
+os.environ.setdefault("OAUTH_KEY_ENCRYPTION_KEY", "dGVzdC1vbmx5LW9hdXRoLWVuY3J5cHRpb24ta2V5ISE=")
 os.environ.setdefault("API_KEY_PEPPER", "test-pepper-not-for-production-" + "p" * 20)
 os.environ.setdefault(
     "WEBHOOK_SECRET_ENCRYPTION_KEY", "dGVzdC13ZWJob29rLWVuY3J5cHRpb24ta2V5LTMyYnk="

@@ -28,6 +28,7 @@ PRODUCTION = {
     "SECRET_KEY": "prod-" + secrets.token_urlsafe(48),
     "API_KEY_PEPPER": "pepper-" + secrets.token_urlsafe(48),
     "WEBHOOK_SECRET_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    "OAUTH_KEY_ENCRYPTION_KEY": "dGVzdC1vbmx5LW9hdXRoLWVuY3J5cHRpb24ta2V5ISE=",
     "ALLOWED_HOSTS": "tessera.example.com",
 }
 _DUMP = """
@@ -77,7 +78,10 @@ def production(**overrides):
 # Secrets
 
 
-@pytest.mark.parametrize("name", ["SECRET_KEY", "API_KEY_PEPPER", "WEBHOOK_SECRET_ENCRYPTION_KEY"])
+@pytest.mark.parametrize(
+    "name",
+    ["SECRET_KEY", "API_KEY_PEPPER", "WEBHOOK_SECRET_ENCRYPTION_KEY", "OAUTH_KEY_ENCRYPTION_KEY"],
+)
 def test_each_secret_is_required_when_debug_is_off(name):
     env = {k: v for k, v in PRODUCTION.items() if k != name}
     result = load_settings(**env)

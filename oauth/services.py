@@ -1,0 +1,341 @@
+"""OAuth 2.0 rules (SPEC §10): client authentication, token issuance, refresh, revocation.
+
+Client authentication reuses the API-key path (`portal.auth.lookup_key`, `key_problem`,
+`ip_permitted`): a client secret is a live key of the agent whose id is the client id. The key
+and its agent's access set come from one SELECT (`apikeys.lookup.fetch_keys(with_access=True)`).
+"""
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from agents.services import permission_matches
+from apikeys import keyformat, usage
+from apikeys.lookup import KeyRow, fetch_keys
+from apikeys.models import ApiKey
+from audit.services import record
+from oauth import signing, tokens
+from oauth.errors import OAuthError, invalid_client, invalid_grant
+from oauth.models import AccessToken, RefreshToken, TokenFamily
+from portal import ratelimit
+from portal.auth import Actor, ip_permitted, key_problem, lookup_key
+from portal.errors import Forbidden, RateLimited
+
+
+def authenticate_client(tenant_slug: str, client_id, client_secret, ip) -> KeyRow:
+    """The live agent key that `client_secret` is, if it belongs to agent `client_id` in this
+    tenant; else `invalid_client` (an unknown tenant answers exactly like a wrong secret)."""
+    parsed = keyformat.parse(client_secret) if isinstance(client_secret, str) else None
+    if parsed is None or not isinstance(client_id, str):
+        raise invalid_client()
+    known = fetch_keys([parsed.public_id], with_access=True)
+    _, key = lookup_key(client_secret, known)
+    if (
+        key is None
+        or key.kind != ApiKey.Kind.AGENT
+        or str(key.agent_id) != client_id.strip().lower()
+        or key_problem(key, tenant_slug) is not None
+    ):
+        raise invalid_client()
+    if not ip_permitted(key, ip):
+        raise Forbidden("Requests from this IP address are not allowed for this key.")
+    return key
+
+
+def spend(key: KeyRow, ip) -> dict:
+    """A token request is a use of the key: it spends the rate limit and counts in usage."""
+    state = ratelimit.hit(key)
+    headers = state.headers()
+    if state.exceeded:
+        raise RateLimited(headers={**headers, "Retry-After": str(state.reset)})
+    usage.record_use(key, ip)
+    return headers
+
+
+def access_set(key: KeyRow, now) -> dict[str, dt.datetime | None]:
+    """permission -> expiry (None: no expiry), from the row `fetch_keys(with_access=True)` read."""
+    perms: dict[str, dt.datetime | None] = {}
+    role_lists, grants = key.access or ([], [])
+    for permissions in role_lists:
+        for perm in permissions or []:
+            perms[perm] = None
+    for perm in key.agent.permissions or []:
+        perms[perm] = None
+    for perm, expires_at in grants:
+        if expires_at is None or expires_at > now:
+            if perm not in perms or (perms[perm] is not None and expires_at is None):
+                perms[perm] = expires_at
+            elif perms[perm] is not None:
+                perms[perm] = max(perms[perm], expires_at)
+    return perms
+
+
+def resolve_scope(requested, available: dict) -> list[str]:
+    """The granted scope: `requested` (space-separated), each covered by the access set;
+    default all of it. Anything wider is `invalid_scope`."""
+    if requested is None or requested == "":
+        return sorted(available)
+    if not isinstance(requested, str):
+        raise OAuthError("invalid_scope", "scope must be a space-separated string.")
+    wanted = list(dict.fromkeys(requested.split()))
+    outside = [w for w in wanted if not any(permission_matches(g, w) for g in available)]
+    if outside:
+        raise OAuthError(
+            "invalid_scope", f"Not in the agent's access set: {' '.join(sorted(outside))}."
+        )
+    return wanted
+
+
+def _scope_expiry(scope: list[str], available: dict):
+    """The earliest expiry among the grants that the scope relies on (None: none expires)."""
+    ends = []
+    for wanted in scope:
+        covering = [exp for g, exp in available.items() if permission_matches(g, wanted)]
+        if covering and None not in covering:
+            ends.append(max(covering))
+    return min(ends) if ends else None
+
+
+@dataclass(frozen=True)
+class Issued:
+    access_token: str
+    expires_in: int
+    scope: str
+    refresh_token: str
+
+    def as_dict(self) -> dict:
+        return {
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "scope": self.scope,
+            "refresh_token": self.refresh_token,
+        }
+
+
+def _issue(key: KeyRow, family: TokenFamily, scope: list[str], available: dict, now) -> Issued:
+    """Sign an access token and make a refresh token in `family` (inside the caller's atomic)."""
+    lifetime = dt.timedelta(seconds=settings.OAUTH_ACCESS_TOKEN_SECONDS)
+    ends = [
+        now + lifetime,
+        key.expires_at,
+        key.agent.expires_at,
+        _scope_expiry(scope, available),
+    ]
+    expires_at = min(e for e in ends if e is not None)
+    expires_in = max(int((expires_at - now).total_seconds()), 0)
+    jti = uuid.uuid4()
+    slug = key.tenant.slug
+    claims = {
+        "iss": tokens.issuer(slug),
+        "sub": str(key.agent_id),
+        "client_id": str(key.agent_id),
+        "aud": tokens.audience(slug),
+        "exp": int(now.timestamp()) + expires_in,
+        "iat": int(now.timestamp()),
+        "jti": str(jti),
+        "scope": " ".join(scope),
+        "tenant": slug,
+    }
+    token = signing.sign(claims)
+    AccessToken.objects.create(
+        jti=jti, family=family, issued_at=now, expires_at=now + dt.timedelta(seconds=expires_in)
+    )
+    public_id, refresh = keyformat.generate_refresh()
+    pepper_id, digest = keyformat.digest(refresh)
+    RefreshToken.objects.create(
+        family=family,
+        public_id=public_id,
+        digest=digest,
+        pepper_id=pepper_id,
+        created_at=now,
+        expires_at=now + dt.timedelta(seconds=settings.OAUTH_REFRESH_TOKEN_SECONDS),
+    )
+    return Issued(token, expires_in, " ".join(scope), refresh)
+
+
+def issue_client_credentials(key: KeyRow, requested_scope) -> Issued:
+    """grant_type=client_credentials for an authenticated client key: a new token family."""
+    now = timezone.now()
+    available = access_set(key, now)
+    scope = resolve_scope(requested_scope, available)
+    signing.signing_key()  # a first key is made outside this transaction
+    with transaction.atomic():
+        family = TokenFamily.objects.create(
+            tenant=key.tenant,
+            agent_id=key.agent_id,
+            key_id=key.pk,
+            scope=" ".join(scope),
+            created_at=now,
+        )
+        return _issue(key, family, scope, available, now)
+
+
+def _find_refresh(raw, tenant_slug: str, *, lock: bool):
+    """The refresh token `raw` is in this tenant (with its family, agent and key), or None."""
+    public_id = keyformat.parse_refresh(raw)
+    if public_id is None:
+        return None
+    queryset = RefreshToken.objects.select_related(
+        "family", "family__tenant", "family__agent", "family__key"
+    )
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))
+    found = queryset.filter(public_id=public_id).first()
+    if (
+        found is None
+        or found.family.tenant.slug != tenant_slug
+        or not keyformat.matches(raw, found.pepper_id, found.digest)
+    ):
+        return None
+    return found
+
+
+def refresh(tenant_slug: str, raw, ip, *, client_key: KeyRow | None = None) -> tuple[Issued, dict]:
+    """grant_type=refresh_token: spend `raw`, answer a new access and refresh token.
+
+    A spent token presented again revokes its whole family (audited `oauth.refresh_token_reused`).
+    The spend is a guarded UPDATE (`used_at IS NULL`) under a row lock, so of concurrent uses
+    exactly one wins and the others are `invalid_grant`, on SQLite as on PostgreSQL.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        found = _find_refresh(raw, tenant_slug, lock=True)
+        if found is None:
+            raise invalid_grant()
+        family = found.family
+        if client_key is not None and client_key.agent_id != family.agent_id:
+            raise invalid_grant("The refresh token was issued to another client.")
+        reused = found.used_at is not None and family.revoked_at is None
+        if reused:
+            revoke_family(family, Actor("agent", str(family.agent_id), family.agent.name, ip), now)
+            record(
+                family.tenant,
+                Actor("agent", str(family.agent_id), family.agent.name, ip),
+                "oauth.refresh_token_reused",
+                target=family.agent,
+                metadata={"familyId": str(family.pk)},
+            )
+        spent = (
+            not reused
+            and family.revoked_at is None
+            and found.expires_at > now
+            and RefreshToken.objects.filter(pk=found.pk, used_at__isnull=True).update(used_at=now)
+        )
+    if not spent:
+        # Raised after the transaction, so a replay's family revocation is kept.
+        raise invalid_grant()
+    key = fetch_keys([family.key.public_id], with_access=True).get(family.key.public_id)
+    if key is None or key_problem(key, tenant_slug, now) is not None:
+        raise invalid_grant("The client's key no longer authenticates.")
+    headers = spend(key, ip)
+    available = access_set(key, now)
+    scope = [s for s in family.scope.split() if any(permission_matches(g, s) for g in available)]
+    with transaction.atomic():
+        return _issue(key, family, scope, available, now), headers
+
+
+def revoke_family(family: TokenFamily, actor, now=None) -> None:
+    """End every access and refresh token of one grant (inside the caller's transaction)."""
+    TokenFamily.objects.filter(pk=family.pk, revoked_at__isnull=True).update(
+        revoked_at=now or timezone.now()
+    )
+
+
+# --- introspection and revocation ---------------------------------------------------------
+
+
+def introspect(tenant_slug: str, raw, caller: KeyRow) -> dict:
+    """RFC 7662 for an access token: its claims when live, else exactly `{"active": false}`.
+
+    An agent may introspect only its own tokens; an admin key (checked by the view) any token
+    of the tenant. Refresh tokens are not introspected (they are `{"active": false}`).
+    """
+    found = tokens.check(raw, tenant_slug) if isinstance(raw, str) else None
+    if found is None:
+        return {"active": False}
+    claims = found[0]
+    if caller.kind == ApiKey.Kind.AGENT and claims["client_id"] != str(caller.agent_id):
+        return {"active": False}
+    names = ("scope", "client_id", "sub", "iss", "aud", "exp", "iat", "jti", "tenant")
+    return {"active": True, **{n: claims[n] for n in names}, "token_type": "Bearer"}
+
+
+def revoke_token(tenant_slug: str, raw, client: KeyRow) -> None:
+    """RFC 7009: revoke one access token, or a refresh token with its whole grant, if it is the
+    client's. An unknown or foreign token is ignored (the answer is the same 200)."""
+    now = timezone.now()
+    actor = Actor.for_key(client)
+    with transaction.atomic():
+        if isinstance(raw, str) and tokens.looks_like_jwt(raw):
+            claims = tokens.verify_claims(signing.decode(raw), tenant_slug, now, allow_expired=True)
+            if claims is None or claims["client_id"] != str(client.agent_id):
+                return
+            done = AccessToken.objects.filter(jti=claims["_jti"], revoked_at__isnull=True).update(
+                revoked_at=now
+            )
+            kind, ref = "access_token", claims["jti"]
+        else:
+            found = _find_refresh(raw, tenant_slug, lock=False)
+            if found is None or found.family.agent_id != client.agent_id:
+                return
+            done = TokenFamily.objects.filter(pk=found.family_id, revoked_at__isnull=True).update(
+                revoked_at=now
+            )
+            kind, ref = "refresh_token", str(found.family_id)
+        if done:
+            record(
+                client.tenant,
+                actor,
+                "oauth.token_revoked",
+                target=("agent", str(client.agent_id), client.agent.name),
+                metadata={"agentId": str(client.agent_id), "tokenType": kind, "ref": ref},
+            )
+
+
+def revoke_agent_tokens(tenant, actor, agent) -> int:
+    """Every token of `agent` stops working now; returns how many grants were open."""
+    with transaction.atomic():
+        count = TokenFamily.objects.filter(
+            tenant=tenant, agent=agent, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
+        record(tenant, actor, "oauth.tokens_revoked", target=agent, metadata={"grants": count})
+    return count
+
+
+# --- dynamic client registration ----------------------------------------------------------
+
+GRANT_TYPES = ("client_credentials", "refresh_token")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+
+
+def register_client(tenant, actor, *, client_name, scope, grant_types, auth_method) -> dict:
+    """RFC 7591: an `integration` agent whose direct permissions are `scope`, and its first key
+    (the client secret, shown once). Input is already validated by the view."""
+    from agents import services as agent_services
+
+    with transaction.atomic():
+        agent, _key, secret = agent_services.create_agent(
+            tenant, actor, name=client_name, type="integration", permissions=scope
+        )
+        record(
+            tenant,
+            actor,
+            "oauth.client_registered",
+            target=agent,
+            metadata={"scope": scope, "grantTypes": grant_types, "authMethod": auth_method},
+        )
+    return {
+        "client_id": str(agent.pk),
+        "client_secret": secret,
+        "client_id_issued_at": int(agent.created_at.timestamp()),
+        "client_secret_expires_at": 0,
+        "client_name": agent.name,
+        "scope": " ".join(scope),
+        "grant_types": grant_types,
+        "token_endpoint_auth_method": auth_method,
+    }

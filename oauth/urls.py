@@ -1,0 +1,34 @@
+"""OAuth routes under `/t/<tenant>/api/v1/`; RFC 8414's path-inserted metadata URL is a root
+route (`root_patterns`). portal/urls.py mounts these before the agents app's, whose catch-all
+`admin/agents/<id>/<action>` would otherwise take `revoke-tokens`."""
+
+from django.urls import path
+
+from oauth import views
+
+api_patterns = [
+    path("oauth/token", views.token, name="oauth-token"),
+    path("oauth/refresh", views.refresh, name="oauth-refresh"),
+    path("oauth/introspect", views.introspect, name="oauth-introspect"),
+    path("oauth/revoke", views.revoke, name="oauth-revoke"),
+    path("oauth/register", views.register, name="oauth-register"),
+    path(
+        "admin/agents/<str:agent_id>/revoke-tokens",
+        views.revoke_agent_tokens,
+        name="agent-revoke-tokens",
+    ),
+    path(".well-known/jwks.json", views.jwks, name="oauth-jwks"),
+    path(
+        ".well-known/oauth-authorization-server",
+        views.metadata,
+        name="oauth-metadata",
+    ),
+]
+
+root_patterns = [
+    path(
+        ".well-known/oauth-authorization-server/t/<str:tenant>/api/v1",
+        views.metadata,
+        name="oauth-metadata-rfc8414",
+    ),
+]
