@@ -3,6 +3,8 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from audit import display
+
 
 class AppendOnlyError(Exception):
     """Audit events are immutable: they can be added, never changed or removed."""
@@ -64,12 +66,5 @@ class AuditEvent(models.Model):
 
     @property
     def metadata_items(self) -> list[tuple[str, str]]:
-        """(key, text) pairs for a one-line summary in tables: empty values left out."""
-        items = []
-        for key, value in (self.metadata or {}).items():
-            if value in (None, "", [], {}):
-                continue
-            if isinstance(value, list):
-                value = ", ".join(str(v) for v in value)
-            items.append((key, str(value)))
-        return items
+        """(label, text) pairs for a one-line summary in tables, written for people."""
+        return display.metadata_items(self.metadata)

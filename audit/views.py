@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from audit import serializers
 from audit.forms import ACTION_CHOICES, AuditFilterForm, ExportForm
+from portal.errors import Invalid
 from portal.pagination import paginate
 from portal.respond import respond
 from portal.tenancy import tenant_view
@@ -56,20 +57,37 @@ def filtered_events(tenant, filters):
 @tenant_view(scope="audit:read", methods=("GET",))
 def audit_log(request, tenant):
     """Events newest first, filtered; `?limit=`/`?cursor=` pages (a "Load more" in the portal)."""
-    filters = parse_query(request, AuditFilterForm)
+    try:
+        filters = parse_query(request, AuditFilterForm)
+    except Invalid as exc:
+        if request.is_api:
+            raise
+        # The portal shows a bad filter (a range that ends before it starts) on the filter
+        # form itself, with the values typed, rather than a page with no way back.
+        return respond(
+            request,
+            f"{TEMPLATE}#event-table",
+            _page_context(request, None, filters={}, filter_errors=exc.details),
+            status=exc.status,
+        )
     page = paginate(request, filtered_events(tenant, filters), order_field="occurred_at")
     return respond(
         request,
         f"{TEMPLATE}#event-table",
-        lambda: {
-            "page": page,
-            "events": page.rows,
-            "filters": {k: request.GET.get(k, "") for k in AuditFilterForm.base_fields},
-            "filtered": any(filters.values()),
-            "action_choices": ACTION_CHOICES,
-        },
+        lambda: _page_context(request, page, filters=filters),
         json=lambda: page.as_json(serializers.event),
     )
+
+
+def _page_context(request, page, *, filters, filter_errors=None):
+    return {
+        "page": page,
+        "events": page.rows if page else [],
+        "filters": {k: request.GET.get(k, "") for k in AuditFilterForm.base_fields},
+        "filtered": any(filters.values()),
+        "filter_errors": filter_errors,
+        "action_choices": ACTION_CHOICES,
+    }
 
 
 class _Echo:

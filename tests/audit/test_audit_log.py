@@ -290,3 +290,48 @@ def test_table_summarises_metadata_without_empty_values(viewer_client, tenant):
     assert '<span class="muted">prefix</span> lmk_abc' in html
     assert '<span class="muted">scopes</span> agents:read, audit:read' in html
     assert "agentId" not in html
+
+
+def test_a_range_ending_before_it_starts_is_shown_on_the_filter_form(viewer_client, events):
+    response = viewer_client.get(PAGE, {"since": "2026-03-02", "until": "2026-03-01"})
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert '<form class="filters"' in html  # the page, with its filter form, not a dead end
+    assert 'id="filter-errors"' in html and "Must not be before since." in html
+    assert 'value="2026-03-02">' in html and 'value="2026-03-01" aria-invalid="true"' in html
+    assert actions_in(response) == []
+
+
+def test_a_bad_range_lands_in_the_event_table_for_htmx(viewer_client, events):
+    response = viewer_client.get(PAGE, {"since": "2026-03-02", "until": "2026-03-01"}, headers=HTMX)
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="event-table">')
+    assert "Must not be before since." in html
+    assert "HX-Retarget" not in response.headers
+
+
+def test_a_bad_range_stays_a_400_in_the_api(api, events):
+    response = api.get(API, {"since": "2026-03-02", "until": "2026-03-01"})
+    assert response.status_code == 400
+    assert response.json()["details"]["until"] == ["Must not be before since."]
+
+
+def test_details_read_for_people_not_as_python(viewer_client, tenant):
+    AuditEvent.objects.create(
+        tenant=tenant,
+        action="api_key.rotated",
+        actor_type="user",
+        metadata={
+            "gracePeriod": 604800,
+            "expiresAt": "2026-03-01T12:00:00.123456+00:00",
+            "isActive": True,
+            "changes": {"description": ["", "nightly"], "roles": [["a"], ["a", "b"]]},
+        },
+    )
+    html = viewer_client.get(PAGE).content.decode()
+    assert '<span class="muted">grace period</span> 7 days' in html
+    assert '<span class="muted">expires at</span> 2026-03-01 12:00 UTC' in html
+    assert '<span class="muted">is active</span> yes' in html
+    assert "description: none → nightly; roles: a → a, b" in html
+    for python in ("True", "{&#x27;", "[&#x27;", "604800", ".123456"):
+        assert python not in html
