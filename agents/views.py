@@ -30,7 +30,7 @@ from apikeys.models import ApiKey
 from apikeys.serializers import key as key_json
 from portal.errors import MethodNotAllowed, NotFound
 from portal.pagination import paginate
-from portal.respond import respond, wants_fragment
+from portal.respond import respond
 from portal.tenancy import get_or_404, tenant_view
 from portal.validation import parse_query, validate
 
@@ -61,8 +61,8 @@ def agent_changes(data: dict, provided) -> dict:
 
 
 def _notify(request, text: str) -> None:
-    """A flash message for a full page load after a form post (not JSON, not a fragment)."""
-    if not request.is_api and not wants_fragment(request):
+    """A flash message after a portal form post: on the next page, or beside the fragment."""
+    if not request.is_api:
         messages.success(request, text)
 
 

@@ -25,12 +25,20 @@
     if (copy) {
       var input = document.getElementById(copy.dataset.copyTarget);
       if (!input) return;
+      if (!copy.dataset.label) copy.dataset.label = copy.textContent;
+      var reset = function () {
+        // "Copied" goes back to the button's own label after a few seconds.
+        clearTimeout(copy._resetTimer);
+        copy._resetTimer = setTimeout(function () { copy.textContent = copy.dataset.label; }, 3000);
+      };
       copyText(input.value).then(function () {
         copy.textContent = "Copied";
         copy.setAttribute("aria-live", "polite");
+        reset();
       }, function () {
         input.select();
         copy.textContent = "Press Ctrl+C to copy";
+        reset();
       });
       return;
     }
