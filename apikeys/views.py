@@ -21,6 +21,7 @@ from apikeys.forms import (
 )
 from apikeys.models import ApiKey
 from apikeys.services import ADMIN_SCOPES
+from portal import once
 from portal.errors import Invalid, NotFound
 from portal.pagination import paginate
 from portal.respond import respond, wants_fragment
@@ -109,15 +110,16 @@ def api_key_list(request, tenant):
     """GET: list keys (filter by status, kind, agentId). POST: mint an admin key."""
     if request.method == "POST":
         data, _ = validate(MintKeyForm, request)
-        key, secret = services.mint_key(
-            tenant,
-            request.actor,
-            name=data["name"],
-            scopes=data["scopes"] or [],
-            expires_at=data["expires_at"],
-            rate_limit_per_minute=data["rateLimitPerMinute"],
-            allowed_ips=data["allowedIps"],
-        )
+        with once.claimed(request):
+            key, secret = services.mint_key(
+                tenant,
+                request.actor,
+                name=data["name"],
+                scopes=data["scopes"] or [],
+                expires_at=data["expires_at"],
+                rate_limit_per_minute=data["rateLimitPerMinute"],
+                allowed_ips=data["allowedIps"],
+            )
         return respond(
             request,
             f"{TEMPLATE}#minted",
@@ -188,9 +190,10 @@ def api_key_action(request, tenant, key_id, action):
     key = _get_key(tenant, key_id)
     data, _ = validate(ACTIONS[action], request)
     if action == "rotate":
-        new_key, secret = services.rotate_key(
-            tenant, request.actor, key, grace_period=data.get("gracePeriod") or 0
-        )
+        with once.claimed(request):
+            new_key, secret = services.rotate_key(
+                tenant, request.actor, key, grace_period=data.get("gracePeriod") or 0
+            )
         return respond(
             request,
             f"{TEMPLATE}#minted",

@@ -60,6 +60,21 @@
       panel.setAttribute("hx-history", "false");
     });
   }
+  // A mint form's one-time nonce (portal/once.py) is spent by a successful post; a form that
+  // stays on the page after an in-place mint gets a fresh one, so it can mint again.
+  function renewNonce(input) {
+    var bytes = new Uint8Array(18);
+    crypto.getRandomValues(bytes);
+    input.value = btoa(String.fromCharCode.apply(null, bytes)).replace(/[+/=]/g, function (c) {
+      return { "+": "-", "/": "_", "=": "" }[c];
+    });
+  }
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("form");
+    if (!form || !event.detail.successful) return;
+    form.querySelectorAll('input[name="nonce"]').forEach(renewNonce);
+  });
+
   document.addEventListener("DOMContentLoaded", guardSecrets);
   document.addEventListener("htmx:afterSwap", guardSecrets);
 
