@@ -75,6 +75,42 @@
     form.querySelectorAll('input[name="nonce"]').forEach(renewNonce);
   });
 
+  // Focus after an in-place update: a new key's panel takes focus and is announced (the next Tab
+  // reaches Copy); otherwise, when the swap removed the focused element, the updated region
+  // takes it, so keyboard users are not dropped to <body>. #announce is a live region that is
+  // always on the page, so screen readers hear the change.
+  function announce(text) {
+    var region = document.getElementById("announce");
+    if (!region || !text) return;
+    region.textContent = "";
+    setTimeout(function () { region.textContent = text; }, 50);
+  }
+  function focusRegion(el) {
+    if (!el.hasAttribute("tabindex")) el.setAttribute("tabindex", "-1");
+    el.focus({ preventScroll: false });
+  }
+  function focusFreshPanel() {
+    var panel = document.querySelector(".secret-panel:not([data-focused])");
+    if (!panel) return false;
+    panel.setAttribute("data-focused", "");
+    focusRegion(panel);
+    var title = panel.querySelector("h2");
+    announce((title ? title.textContent + ". " : "") + "Copy this key now: it is shown only once.");
+    return true;
+  }
+  document.addEventListener("htmx:afterSettle", function (event) {
+    // (#flash is a live region itself: its messages are heard without help.)
+    if (focusFreshPanel()) return;
+    var active = document.activeElement;
+    var target = event.detail.target;
+    // An outerHTML swap replaced the target: its successor has the same id.
+    if (target && !target.isConnected && target.id) target = document.getElementById(target.id);
+    if ((!active || active === document.body) && target && target.isConnected) {
+      focusRegion(target);
+    }
+  });
+  document.addEventListener("DOMContentLoaded", focusFreshPanel);
+
   document.addEventListener("DOMContentLoaded", guardSecrets);
   document.addEventListener("htmx:afterSwap", guardSecrets);
 
