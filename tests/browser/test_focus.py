@@ -13,7 +13,7 @@ from tests.conftest import make_member
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 KEYS = "/t/acme-corp/portal/settings/api-keys"
-FOCUSED = "document.activeElement.id || document.activeElement.className || document.activeElement.tagName"
+FOCUSED = "document.activeElement.outerHTML.slice(0, 80)"
 
 
 @pytest.fixture(params=[True, False], ids=["debug-on", "debug-off"])
