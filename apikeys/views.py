@@ -11,13 +11,15 @@ from django.utils import timezone
 from apikeys import serializers, services
 from apikeys.forms import (
     DEFAULT_GRACE,
-    EXPIRY_CHOICES,
+    DEFAULT_KEY_EXPIRY,
     GRACE_CHOICES,
+    KEY_FORM_EXPIRY_CHOICES,
     EmptyForm,
     KeyFilterForm,
     MintKeyForm,
     RevokeForm,
     RotateForm,
+    portal_scopes,
 )
 from apikeys.models import ApiKey
 from apikeys.services import ADMIN_SCOPES
@@ -83,7 +85,8 @@ def page_context(request, tenant, **extra):
         "status_choices": STATUS_CHOICES,
         "kind_choices": ApiKey.Kind.values,
         "scope_choices": ADMIN_SCOPES,
-        "expiry_choices": EXPIRY_CHOICES,
+        "expiry_choices": KEY_FORM_EXPIRY_CHOICES,
+        "default_expiry": DEFAULT_KEY_EXPIRY,
         "grace_choices": GRACE_CHOICES,
         "default_grace": DEFAULT_GRACE,
         **extra,
@@ -115,7 +118,9 @@ def api_key_list(request, tenant):
                 tenant,
                 request.actor,
                 name=data["name"],
-                scopes=data["scopes"] or [],
+                scopes=data["scopes"]
+                if request.is_api
+                else portal_scopes(request.POST, data["scopes"]),
                 expires_at=data["expires_at"],
                 rate_limit_per_minute=data["rateLimitPerMinute"],
                 allowed_ips=data["allowedIps"],

@@ -21,7 +21,7 @@ from portal.errors import BadRequest, Invalid, PayloadTooLarge, UnsupportedMedia
 
 FORM_ONLY_FIELDS = {"csrfmiddlewaretoken"}
 # Fields only the portal's form posts carry (a mint form's one-time nonce, portal/once.py).
-PORTAL_FORM_FIELDS = {"nonce"}
+PORTAL_FORM_FIELDS = {"nonce", "access"}
 
 
 def read_body(request):

@@ -27,7 +27,9 @@ def owner_page(request, page, tenant, settings):
 
 def test_a_minted_key_takes_focus_and_is_announced(owner_page):
     page = owner_page
+    page.get_by_text("Create API key").click()
     page.get_by_label("Name", exact=True).fill("ci-deploy")
+    page.get_by_label("api_keys:read", exact=True).check()
     page.get_by_role("button", name="Mint key").click()
     panel = page.locator(".secret-panel")
     expect(panel).to_be_focused()
