@@ -3,8 +3,6 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
-from audit import display
-
 
 class AppendOnlyError(Exception):
     """Audit events are immutable: they can be added, never changed or removed."""
@@ -66,5 +64,7 @@ class AuditEvent(models.Model):
 
     @property
     def metadata_items(self) -> list[tuple[str, str]]:
-        """(label, text) pairs for a one-line summary in tables, written for people."""
-        return display.metadata_items(self.metadata)
+        """(label, text) pairs for people: durations, times and lists as text (audit.display)."""
+        from audit.display import describe
+
+        return describe(self.metadata)

@@ -17,6 +17,8 @@ from portal.tenancy import tenant_view
 from portal.validation import parse_query
 
 TEMPLATE = "audit/audit_log.html"
+FILTER_LABELS = {"action": "Action", "actorId": "Actor", "targetId": "Target", "since": "From",
+                 "until": "To"}  # fmt: skip
 EXPORT_CHUNK = 2000
 CSV_COLUMNS = [
     "id",
@@ -56,38 +58,45 @@ def filtered_events(tenant, filters):
 
 @tenant_view(scope="audit:read", methods=("GET",))
 def audit_log(request, tenant):
-    """Events newest first, filtered; `?limit=`/`?cursor=` pages (a "Load more" in the portal)."""
+    """Events newest first, filtered; `?limit=`/`?cursor=` pages (a "Load more" in the portal).
+
+    A filter that does not parse (a date range ending before it starts) is a 400 in the API; in
+    the portal it is shown on the filter form, with what was typed, instead of a dead end."""
+    entered = {k: request.GET.get(k, "") for k in AuditFilterForm.base_fields}
     try:
         filters = parse_query(request, AuditFilterForm)
     except Invalid as exc:
         if request.is_api:
             raise
-        # The portal shows a bad filter (a range that ends before it starts) on the filter
-        # form itself, with the values typed, rather than a page with no way back.
+        context = {
+            "events": [],
+            "filters": entered,
+            "invalid_fields": set(exc.details),
+            "filter_errors": [
+                (FILTER_LABELS.get(field, field), message)
+                for field, messages in exc.details.items()
+                for message in messages
+            ],
+        }
         return respond(
             request,
             f"{TEMPLATE}#event-table",
-            _page_context(request, None, filters={}, filter_errors=exc.details),
-            status=exc.status,
+            {**context, "action_choices": ACTION_CHOICES},
+            status=400,
         )
     page = paginate(request, filtered_events(tenant, filters), order_field="occurred_at")
     return respond(
         request,
         f"{TEMPLATE}#event-table",
-        lambda: _page_context(request, page, filters=filters),
+        lambda: {
+            "page": page,
+            "events": page.rows,
+            "filters": entered,
+            "filtered": any(filters.values()),
+            "action_choices": ACTION_CHOICES,
+        },
         json=lambda: page.as_json(serializers.event),
     )
-
-
-def _page_context(request, page, *, filters, filter_errors=None):
-    return {
-        "page": page,
-        "events": page.rows if page else [],
-        "filters": {k: request.GET.get(k, "") for k in AuditFilterForm.base_fields},
-        "filtered": any(filters.values()),
-        "filter_errors": filter_errors,
-        "action_choices": ACTION_CHOICES,
-    }
 
 
 class _Echo:

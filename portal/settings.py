@@ -40,6 +40,13 @@ API_KEY_PEPPERS = [
 if SECRET_KEY in API_KEY_PEPPERS:
     raise ImproperlyConfigured("API_KEY_PEPPER must differ from SECRET_KEY")
 
+# Webhooks (SPEC §11): signing secrets are stored encrypted with this Fernet key.
+WEBHOOK_SECRET_ENCRYPTION_KEY = _required_secret(
+    "WEBHOOK_SECRET_ENCRYPTION_KEY", "ZGV2LW9ubHktaW5zZWN1cmUtd2ViaG9vay1rZXkhISE="
+)
+# Lifts the public-address check and allows http targets (intranets, tests).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
@@ -58,6 +65,7 @@ INSTALLED_APPS = [
     "audit",
     "agents",
     "apikeys",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
