@@ -28,9 +28,10 @@ from apikeys import services as key_services
 from apikeys.forms import DEFAULT_GRACE, GRACE_CHOICES, EmptyForm, RevokeForm, RotateForm
 from apikeys.models import ApiKey
 from apikeys.serializers import key as key_json
+from portal import once
 from portal.errors import MethodNotAllowed, NotFound
 from portal.pagination import paginate
-from portal.respond import respond, wants_fragment
+from portal.respond import respond
 from portal.tenancy import get_or_404, tenant_view
 from portal.validation import parse_query, validate
 
@@ -61,8 +62,8 @@ def agent_changes(data: dict, provided) -> dict:
 
 
 def _notify(request, text: str) -> None:
-    """A flash message for a full page load after a form post (not JSON, not a fragment)."""
-    if not request.is_api and not wants_fragment(request):
+    """A flash message after a portal form post: on the next page, or beside the fragment."""
+    if not request.is_api:
         messages.success(request, text)
 
 
@@ -199,9 +200,10 @@ def agent_list(request, tenant):
     """GET: list agents (filter by type, isActive). POST: create an agent and its first key."""
     if request.method == "POST":
         data, _ = validate(CreateAgentForm, request)
-        agent, key, secret = services.create_agent(
-            tenant, request.actor, **agent_changes(data, set(data))
-        )
+        with once.claimed(request):
+            agent, key, secret = services.create_agent(
+                tenant, request.actor, **agent_changes(data, set(data))
+            )
         return respond(
             request,
             f"{LIST}#agent-area",
@@ -304,13 +306,14 @@ def agent_rotate_key(request, tenant, agent_id):
     data, form = validate(RotateAgentKeyForm if request.is_api else PortalRotateAllForm, request)
     if not request.is_api and data["keyId"] is None:
         form.check_confirmation(agent.name)  # every live key at once: the admin types the name
-    key, secret = services.rotate_agent_keys(
-        tenant,
-        request.actor,
-        agent,
-        key_id=data["keyId"],
-        grace_period=data["gracePeriod"] or 0,
-    )
+    with once.claimed(request):
+        key, secret = services.rotate_agent_keys(
+            tenant,
+            request.actor,
+            agent,
+            key_id=data["keyId"],
+            grace_period=data["gracePeriod"] or 0,
+        )
     return _minted(request, tenant, agent, key, secret, rotated=key.rotated_from)
 
 
@@ -320,15 +323,16 @@ def agent_keys(request, tenant, agent_id):
     agent = get_agent(tenant, agent_id)
     if request.method == "POST":
         data, _ = validate(MintAgentKeyForm, request)
-        key, secret = services.mint_agent_key(
-            tenant,
-            request.actor,
-            agent,
-            name=data["name"],
-            expires_at=data["expires_at"],
-            rate_limit_per_minute=data["rateLimitPerMinute"],
-            allowed_ips=data["allowedIps"],
-        )
+        with once.claimed(request):
+            key, secret = services.mint_agent_key(
+                tenant,
+                request.actor,
+                agent,
+                name=data["name"],
+                expires_at=data["expires_at"],
+                rate_limit_per_minute=data["rateLimitPerMinute"],
+                allowed_ips=data["allowedIps"],
+            )
         return _minted(request, tenant, agent, key, secret)
     return respond(
         request,

@@ -4,6 +4,7 @@ from django import forms
 
 from apikeys.models import ApiKey
 from apikeys.services import ADMIN_SCOPES, MAX_GRACE_SECONDS
+from portal.errors import Invalid
 from portal.validation import (
     ApiForm,
     ChoiceField,
@@ -23,6 +24,29 @@ EXPIRY_CHOICES = [
     (str(90 * 86400), "90 days"),
     (str(365 * 86400), "365 days"),
 ]
+# The portal's "Create API key" form: 30 days first (the default), no expiry last and named
+# for what it is.
+KEY_FORM_EXPIRY_CHOICES = [
+    (str(30 * 86400), "30 days"),
+    (str(90 * 86400), "90 days"),
+    (str(365 * 86400), "365 days"),
+    ("", "No expiry (not recommended)"),
+]
+DEFAULT_KEY_EXPIRY = str(30 * 86400)
+
+
+def portal_scopes(post, scopes):
+    """The scopes a portal mint form asks for. Its `access` choice makes full admin explicit:
+    `full` is every scope (none listed); `scoped` with nothing ticked is refused, never a
+    silent full-admin key. (A post without `access`, like the JSON API, keeps SPEC's rule.)"""
+    access = post.get("access")
+    if access == "full":
+        return []
+    if access == "scoped" and not scopes:
+        raise Invalid({"scopes": ["Tick at least one scope, or choose full admin."]})
+    return scopes or []
+
+
 GRACE_CHOICES = [
     ("0", "Immediately"),
     (str(3600), "1 hour"),

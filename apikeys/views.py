@@ -12,17 +12,20 @@ from django.utils import timezone
 from apikeys import serializers, services
 from apikeys.forms import (
     DEFAULT_GRACE,
-    EXPIRY_CHOICES,
+    DEFAULT_KEY_EXPIRY,
     GRACE_CHOICES,
+    KEY_FORM_EXPIRY_CHOICES,
     BulkForm,
     EmptyForm,
     KeyFilterForm,
     MintKeyForm,
     RevokeForm,
     RotateForm,
+    portal_scopes,
 )
 from apikeys.models import ApiKey
 from apikeys.services import ADMIN_SCOPES
+from portal import once
 from portal.errors import ApiError, Invalid, NotFound
 from portal.pagination import paginate
 from portal.respond import respond, wants_fragment
@@ -84,7 +87,8 @@ def page_context(request, tenant, **extra):
         "status_choices": STATUS_CHOICES,
         "kind_choices": ApiKey.Kind.values,
         "scope_choices": ADMIN_SCOPES,
-        "expiry_choices": EXPIRY_CHOICES,
+        "expiry_choices": KEY_FORM_EXPIRY_CHOICES,
+        "default_expiry": DEFAULT_KEY_EXPIRY,
         "grace_choices": GRACE_CHOICES,
         "default_grace": DEFAULT_GRACE,
         **extra,
@@ -111,15 +115,18 @@ def api_key_list(request, tenant):
     """GET: list keys (filter by status, kind, agentId). POST: mint an admin key."""
     if request.method == "POST":
         data, _ = validate(MintKeyForm, request)
-        key, secret = services.mint_key(
-            tenant,
-            request.actor,
-            name=data["name"],
-            scopes=data["scopes"] or [],
-            expires_at=data["expires_at"],
-            rate_limit_per_minute=data["rateLimitPerMinute"],
-            allowed_ips=data["allowedIps"],
-        )
+        with once.claimed(request):
+            key, secret = services.mint_key(
+                tenant,
+                request.actor,
+                name=data["name"],
+                scopes=data["scopes"]
+                if request.is_api
+                else portal_scopes(request.POST, data["scopes"]),
+                expires_at=data["expires_at"],
+                rate_limit_per_minute=data["rateLimitPerMinute"],
+                allowed_ips=data["allowedIps"],
+            )
         return respond(
             request,
             f"{TEMPLATE}#minted",
@@ -200,9 +207,10 @@ def api_key_action(request, tenant, key_id, action):
     key = _get_key(tenant, key_id)
     data, _ = validate(ACTIONS[action], request)
     if action == "rotate":
-        new_key, secret = services.rotate_key(
-            tenant, request.actor, key, grace_period=data.get("gracePeriod") or 0
-        )
+        with once.claimed(request):
+            new_key, secret = services.rotate_key(
+                tenant, request.actor, key, grace_period=data.get("gracePeriod") or 0
+            )
         return respond(
             request,
             f"{TEMPLATE}#minted",

@@ -1,3 +1,6 @@
+from portal import once
+
+
 def portal(request):
     """Tenant, membership and the tenants the user can switch to, for the nav."""
     ctx = {
@@ -10,4 +13,6 @@ def portal(request):
     membership = ctx["membership"]
     ctx["can_write"] = membership is not None and membership.allows("admin")
     ctx["is_owner"] = membership is not None and membership.allows("owner")
+    # The one-time nonce the page's mint forms carry (portal/once.py); new with every render.
+    ctx["form_nonce"] = once.new_nonce
     return ctx

@@ -9,6 +9,7 @@ import json
 import logging
 from functools import lru_cache
 
+from django.contrib.messages import get_messages
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.loader import render_to_string
@@ -55,15 +56,28 @@ def respond(
         response = HttpResponseRedirect(redirect, status=303)
     else:
         ctx = _resolve(context) or {}
-        name = template if wants_fragment(request) else template.split("#", 1)[0]
+        fragment = wants_fragment(request)
+        name = template if fragment else template.split("#", 1)[0]
         html_status = status if status != 204 else 200
-        response = HttpResponse(render_to_string(name, ctx, request), status=html_status)
+        body = render_to_string(name, ctx, request)
+        if fragment:
+            body += _flash_out_of_band(request)
+        response = HttpResponse(body, status=html_status)
     if secret:
         response["Cache-Control"] = "no-store"
         response["Pragma"] = "no-cache"
     for name, value in (headers or {}).items():
         response[name] = value
     return response
+
+
+def _flash_out_of_band(request) -> str:
+    """Messages queued by an in-place update ("Role created."), swapped into #flash by htmx
+    beside the fragment, so they show with JavaScript as after a full page load."""
+    pending = list(get_messages(request))
+    if not pending:
+        return ""
+    return render_to_string("portal/_flash.html", {"messages": pending, "oob": True}, request)
 
 
 def _error_json(code, message, status, details) -> bytes:

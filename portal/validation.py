@@ -20,6 +20,8 @@ from django.utils.dateparse import parse_datetime
 from portal.errors import BadRequest, Invalid, PayloadTooLarge, UnsupportedMediaType
 
 FORM_ONLY_FIELDS = {"csrfmiddlewaretoken"}
+# Fields only the portal's form posts carry (a mint form's one-time nonce, portal/once.py).
+PORTAL_FORM_FIELDS = {"nonce", "access"}
 
 
 def read_body(request):
@@ -324,7 +326,8 @@ class ApiForm(forms.Form):
     def validate(self) -> dict:
         errors = unstorable_fields(self.raw, list(self.raw))
         for key in self.raw:
-            if key not in self.fields and key not in FORM_ONLY_FIELDS:
+            portal_only = not self.is_json and key in PORTAL_FORM_FIELDS
+            if key not in self.fields and key not in FORM_ONLY_FIELDS and not portal_only:
                 errors.setdefault(_safe_key(key), ["Unknown field."])
         if self.is_json:
             for key in self.provided:

@@ -25,12 +25,20 @@
     if (copy) {
       var input = document.getElementById(copy.dataset.copyTarget);
       if (!input) return;
+      if (!copy.dataset.label) copy.dataset.label = copy.textContent;
+      var reset = function () {
+        // "Copied" goes back to the button's own label after a few seconds.
+        clearTimeout(copy._resetTimer);
+        copy._resetTimer = setTimeout(function () { copy.textContent = copy.dataset.label; }, 3000);
+      };
       copyText(input.value).then(function () {
         copy.textContent = "Copied";
         copy.setAttribute("aria-live", "polite");
+        reset();
       }, function () {
         input.select();
         copy.textContent = "Press Ctrl+C to copy";
+        reset();
       });
       return;
     }
@@ -52,6 +60,57 @@
       panel.setAttribute("hx-history", "false");
     });
   }
+  // A mint form's one-time nonce (portal/once.py) is spent by a successful post; a form that
+  // stays on the page after an in-place mint gets a fresh one, so it can mint again.
+  function renewNonce(input) {
+    var bytes = new Uint8Array(18);
+    crypto.getRandomValues(bytes);
+    input.value = btoa(String.fromCharCode.apply(null, bytes)).replace(/[+/=]/g, function (c) {
+      return { "+": "-", "/": "_", "=": "" }[c];
+    });
+  }
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("form");
+    if (!form || !event.detail.successful) return;
+    form.querySelectorAll('input[name="nonce"]').forEach(renewNonce);
+  });
+
+  // Focus after an in-place update: a new key's panel takes focus and is announced (the next Tab
+  // reaches Copy); otherwise, when the swap removed the focused element, the updated region
+  // takes it, so keyboard users are not dropped to <body>. #announce is a live region that is
+  // always on the page, so screen readers hear the change.
+  function announce(text) {
+    var region = document.getElementById("announce");
+    if (!region || !text) return;
+    region.textContent = "";
+    setTimeout(function () { region.textContent = text; }, 50);
+  }
+  function focusRegion(el) {
+    if (!el.hasAttribute("tabindex")) el.setAttribute("tabindex", "-1");
+    el.focus({ preventScroll: false });
+  }
+  function focusFreshPanel() {
+    var panel = document.querySelector(".secret-panel:not([data-focused])");
+    if (!panel) return false;
+    panel.setAttribute("data-focused", "");
+    focusRegion(panel);
+    var title = panel.querySelector("h2");
+    announce((title ? title.textContent + ". " : "") + "Copy this key now: it is shown only once.");
+    return true;
+  }
+  document.addEventListener("htmx:afterSettle", function (event) {
+    // (#flash is a live region itself: its messages are heard without help.)
+    if (focusFreshPanel()) return;
+    var active = document.activeElement;
+    var target = event.detail.target;
+    // An outerHTML swap replaced the target: its successor has the same id.
+    if (target && !target.isConnected && target.id) target = document.getElementById(target.id);
+    if ((!active || active === document.body) && target && target.isConnected) {
+      focusRegion(target);
+    }
+  });
+  document.addEventListener("DOMContentLoaded", focusFreshPanel);
+
   document.addEventListener("DOMContentLoaded", guardSecrets);
   document.addEventListener("htmx:afterSwap", guardSecrets);
 

@@ -483,7 +483,9 @@ def test_key_actions_with_htmx_re_render_the_keys_fragment(admin_client, agent, 
     assert "status-active" in response.content.decode()
     response = admin_client.post(f"{base}/delete", headers=HTMX)
     assert response.status_code == 200 and is_fragment(response, "agent-keys")
-    assert made[1].prefix not in response.content.decode()
+    table, flash = response.content.decode().split('<div id="flash"')
+    assert made[1].prefix not in table
+    assert f"Key {made[1].prefix} deleted." in flash  # said beside the fragment, out of band
     assert not ApiKey.objects.filter(pk=made[1].pk).exists()
 
 

@@ -245,9 +245,9 @@ def test_minting_with_htmx_returns_the_panel_and_refreshes_the_table(owner_clien
     assert tenant.api_keys.get(name="ci").scopes == []
 
 
-def test_mint_form_says_no_scopes_means_full_admin_and_offers_the_expiries(owner_client, tenant):
+def test_mint_form_offers_full_admin_explicitly_and_the_expiries(owner_client, tenant):
     html = owner_client.get(PAGE).content.decode()
-    assert "full-admin key" in html
+    assert "Full admin (every scope)" in html
     for value in ("", "2592000", "7776000", "31536000"):
         assert f'<option value="{value}"' in html
     for scope in services.ADMIN_SCOPES:

@@ -37,9 +37,17 @@ def row(page, key):
     return page.locator(f'tr[data-key-prefix="{key.prefix}"]')
 
 
-def mint_in_page(page, name, *scopes, expires="Never"):
-    """Fill in and send the mint form; return the key the panel shows."""
+def open_create_form(page):
+    """The keys table is the page; "Create API key" opens the form (a <details>)."""
+    page.get_by_text("Create API key").click()
+
+
+def mint_in_page(page, name, *scopes, expires="No expiry (not recommended)"):
+    """Fill in and send the mint form (no scopes: full admin); return the key the panel shows."""
+    open_create_form(page)
     page.get_by_label("Name", exact=True).fill(name)
+    if not scopes:
+        page.get_by_label("Full admin (every scope)").check()
     for scope in scopes:
         page.get_by_label(scope, exact=True).check()
     page.get_by_label("Expires").select_option(label=expires)
@@ -58,7 +66,8 @@ def test_mint_copy_and_dismiss_a_key(owner_page, tenant):
     # The table refreshed in place (no navigation), with the new key in it.
     assert page.url.endswith(KEYS)
     expect(row(page, key)).to_contain_text("api_keys:read")
-    # The mint form is fresh again.
+    # The mint form is fresh again (and closed: the table is the page).
+    open_create_form(page)
     expect(page.get_by_label("Name", exact=True)).to_have_value("")
 
     page.get_by_role("button", name="Copy").click()
@@ -148,7 +157,9 @@ def test_keys_work_without_javascript(browser, live_server, tenant):
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
         page.goto(KEYS)
+        open_create_form(page)  # <details> opens without JS
         page.get_by_label("Name", exact=True).fill("no-js")
+        page.get_by_label("Full admin (every scope)").check()
         page.get_by_role("button", name="Mint key").click()
         shown = page.locator("#minted-key").input_value()
         key = ApiKey.objects.get(tenant=tenant, name="no-js")
@@ -210,7 +221,7 @@ def test_a_shown_key_never_reaches_the_htmx_history_cache(owner_page, tenant):
     page.wait_for_url("**status=active&kind=")
     expect(page.locator(".secret-panel")).to_have_count(0)
     expect(page.get_by_role("heading", name="API keys")).to_be_visible()
-    expect(page.get_by_label("Name", exact=True)).to_be_visible()
+    expect(page.get_by_text("Create API key")).to_be_visible()
     expect(page.locator("#key-table tr[data-key-prefix]")).to_have_count(1)
     assert shown not in page.content()
     assert page.js_errors == []
