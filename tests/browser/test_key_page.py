@@ -17,27 +17,13 @@ KEYS = "/t/acme-corp/portal/settings/api-keys"
 
 
 @pytest.fixture
-def tokyo_page(browser, live_server, tenant):
-    ctx = browser.new_context(
-        base_url=live_server.url, viewport={"width": 1280, "height": 900}, timezone_id="Asia/Tokyo"
-    )
-    ctx.set_default_timeout(10_000)
-    page = ctx.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on(
-        "console",
-        lambda m: (
-            errors.append(m.text)
-            if m.type == "error" and "Content Security Policy" in m.text
-            else None
-        ),
-    )
-    page.js_errors = errors
+def tokyo_page(page, tenant):
+    """A logged-in owner whose browser lives in Tokyo (UTC+9)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Tokyo"})
     make_member(tenant, "owner@acme.test", "owner")
     log_in(page, "owner@acme.test")
-    yield page
-    ctx.close()
+    return page
 
 
 def test_edit_a_key_on_its_page_and_read_its_times(tokyo_page, tenant):
