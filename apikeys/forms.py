@@ -51,6 +51,16 @@ class RevokeForm(ApiForm):
     reason = StrField(max_length=500)
 
 
+BULK_ACTIONS = ("deprecate", "activate", "revoke", "delete")
+MAX_BULK_IDS = 100
+
+
+class BulkForm(ApiForm):
+    action = ChoiceField(required=True, choices=[(a, a) for a in BULK_ACTIONS])
+    ids = ListField(required=True, max_items=MAX_BULK_IDS)
+    reason = StrField(max_length=500)
+
+
 class EmptyForm(ApiForm):
     """Actions that take no body: any field sent is an unknown field."""
 

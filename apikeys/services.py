@@ -13,6 +13,7 @@ from django.utils import timezone
 from apikeys import keyformat
 from apikeys.models import ApiKey
 from audit.services import record
+from portal.auth import Actor
 from portal.errors import Conflict, Forbidden, Invalid, NotFound
 
 ADMIN_SCOPES = (
@@ -24,6 +25,8 @@ ADMIN_SCOPES = (
     "roles:write",
     "audit:read",
     "keys:verify",
+    "webhooks:read",
+    "webhooks:write",
 )
 MAX_GRACE_SECONDS = 7 * 24 * 3600
 
@@ -232,7 +235,7 @@ def rotate_key(tenant, actor, key, *, grace_period: int = 0):
         return replace_keys(tenant, actor, [locked], grace_period=grace_period)
 
 
-def _transition(tenant, actor, key, action, *, check, **changes):
+def _transition(tenant, actor, key, action, *, check, metadata=None, **changes):
     """Lock the key, let `check` refuse the transition (409), apply `changes`, audit it."""
     with transaction.atomic():
         locked = _lock(tenant, key)
@@ -240,10 +243,10 @@ def _transition(tenant, actor, key, action, *, check, **changes):
         for field, value in changes.items():
             setattr(locked, field, value)
         locked.save(update_fields=list(changes))
-        metadata = {"prefix": locked.prefix, "status": locked.status}
+        event = {"prefix": locked.prefix, "status": locked.status}
         if changes.get("revoked_reason"):
-            metadata["reason"] = changes["revoked_reason"]
-        record(tenant, actor, action, target=locked, metadata=metadata)
+            event["reason"] = changes["revoked_reason"]
+        record(tenant, actor, action, target=locked, metadata={**event, **(metadata or {})})
     return locked
 
 
@@ -303,6 +306,27 @@ def revoke_key(tenant, actor, key, *, reason: str = ""):
         status=ApiKey.Status.REVOKED,
         revoked_at=timezone.now(),
         revoked_reason=reason or "",
+    )
+
+
+def _can_revoke_leaked(key, now):
+    _can_revoke(key, now)
+    if key.is_expired(now):
+        raise Conflict("The key has expired; it no longer works.")
+
+
+def revoke_leaked_key(key, *, source: str = "public report"):
+    """A live key reported as leaked is revoked at once, as `api_key.leaked` (a system actor)."""
+    return _transition(
+        key.tenant,
+        Actor.system(source),
+        key,
+        "api_key.leaked",
+        check=_can_revoke_leaked,
+        metadata={"source": source},
+        status=ApiKey.Status.REVOKED,
+        revoked_at=timezone.now(),
+        revoked_reason="leaked",
     )
 
 

@@ -11,10 +11,11 @@ Mechanism (documented in the README, "Usage tracking"):
 - The buffer is written in one transaction: per-key per-day counts are *added*
   (`count = count + n`, so several processes and several flushes sum exactly), and
   `lastUsedAt`/`lastUsedIp` are set on keys and agents.
-- When: every `USAGE_FLUSH_SECONDS` (60) from a daemon thread that gunicorn starts in each worker
-  (`post_worker_init` in gunicorn.conf.py), so `lastUsedAt` lags by at most that interval even on
-  an idle worker; without that thread (runserver, tests) a request that finds the buffer older
-  than the interval flushes it. Also at interpreter exit (`atexit`) and in gunicorn's
+- When: every `USAGE_FLUSH_SECONDS` (60) from a daemon thread per process, started by the first
+  request in every server (runserver included) and by gunicorn's `post_worker_init`, so
+  `lastUsedAt` lags by at most that interval even on an idle server; without that thread
+  (`USAGE_FLUSH_THREAD=false`, as in the tests) a request that finds the buffer older than the
+  interval flushes it. Also at interpreter exit (`atexit`) and in gunicorn's
   `worker_exit` hook, so a graceful shutdown or reload loses nothing; `manage.py flushusage`
   flushes the buffer of the process it runs in (and Redis's). A failed write keeps the counts
   for the next flush. With the in-memory buffer only, a hard kill (SIGKILL, OOM, power loss)
@@ -309,6 +310,14 @@ def start_flusher(interval: float | None = None) -> threading.Thread:
     _flusher[pid] = (thread, stop)
     thread.start()
     return thread
+
+
+def ensure_flusher() -> None:
+    """Start this process's flusher unless it runs (called as each request starts: cheap)."""
+    entry = _flusher.get(os.getpid())
+    if entry is None or not entry[0].is_alive():
+        _flusher.pop(os.getpid(), None)
+        start_flusher()
 
 
 def stop_flusher() -> None:

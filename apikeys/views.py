@@ -1,5 +1,6 @@
 """API key views: each serves the portal page, its HTMX fragments and the JSON API."""
 
+import uuid
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -14,6 +15,7 @@ from apikeys.forms import (
     DEFAULT_GRACE,
     EXPIRY_CHOICES,
     GRACE_CHOICES,
+    BulkForm,
     EmptyForm,
     KeyFilterForm,
     MintKeyForm,
@@ -24,7 +26,7 @@ from apikeys.forms import (
 from apikeys.models import ApiKey
 from apikeys.search import key_search
 from apikeys.services import ADMIN_SCOPES
-from portal.errors import Invalid, NotFound
+from portal.errors import ApiError, Invalid, NotFound
 from portal.pagination import paginate
 from portal.respond import respond, wants_fragment
 from portal.tenancy import api_only, get_or_404, tenant_view
@@ -221,6 +223,16 @@ DONE = {
 }
 
 
+def apply_action(tenant, actor, key, action, data):
+    """deprecate|activate|revoke|delete one key: the single code path of single and bulk calls."""
+    if action == "delete":
+        services.delete_key(tenant, actor, key)
+        return key
+    if action == "revoke":
+        return services.revoke_key(tenant, actor, key, reason=data.get("reason") or "")
+    return getattr(services, f"{action}_key")(tenant, actor, key)
+
+
 @tenant_view(scope="api_keys:write", methods=("POST",), page=_page)
 def api_key_action(request, tenant, key_id, action):
     """POST .../<id>/rotate|deprecate|activate|revoke, and delete for portal form posts."""
@@ -242,12 +254,7 @@ def api_key_action(request, tenant, key_id, action):
             status=201,
             secret=True,
         )
-    if action == "delete":
-        services.delete_key(tenant, request.actor, key)
-    elif action == "revoke":
-        key = services.revoke_key(tenant, request.actor, key, reason=data.get("reason") or "")
-    else:
-        key = getattr(services, f"{action}_key")(tenant, request.actor, key)
+    key = apply_action(tenant, request.actor, key, action, data)
     if not request.is_api:
         messages.success(request, f"Key “{key.name}” ({key.prefix}) {DONE[action]}.")
     query = request.GET.urlencode()
@@ -258,3 +265,77 @@ def api_key_action(request, tenant, key_id, action):
         json=lambda: serializers.key(key),
         redirect=_list_url(tenant) + (f"?{query}" if query else ""),
     )
+
+
+BULK_TEMPLATE = "apikeys/apikey_bulk_confirm.html"
+
+
+def bulk_apply(tenant, actor, action, ids, data) -> list[dict]:
+    """Each id on its own, in its own transaction and audit event: one item's 404 or 409 does
+    not stop the rest. Each status is what the single call answers (delete: 204)."""
+    results = []
+    for key_id in ids:
+        try:
+            apply_action(tenant, actor, _get_key(tenant, key_id), action, data)
+        except ApiError as exc:
+            results.append({"id": key_id, "status": exc.status, "error": exc.code})
+        else:
+            results.append({"id": key_id, "status": 204 if action == "delete" else 200})
+    return results
+
+
+def _bulk_data(request):
+    """The posted bulk form; a portal post's `confirm` marker is not part of it."""
+    if request.is_api:
+        return validate(BulkForm, request)[0], True
+    posted = request.POST.copy()
+    confirmed = posted.pop("confirm", None) is not None
+    return BulkForm(posted).validate(), confirmed
+
+
+@tenant_view(scope="api_keys:write", methods=("POST",), page=_page)
+def api_key_bulk(request, tenant):
+    """POST .../api-keys/bulk {action, ids, reason?}. The portal asks to confirm first."""
+    data, confirmed = _bulk_data(request)
+    action, ids = data["action"], data["ids"]
+    if not confirmed:
+        selected = [k for k in filtered_keys(tenant, {}).filter(pk__in=_uuids(ids))]
+        return respond(
+            request,
+            f"{BULK_TEMPLATE}#bulk-confirm",
+            lambda: {
+                "action": action,
+                "ids": ids,
+                "reason": data.get("reason") or "",
+                "selected": selected,
+                "missing": len(ids) - len(selected),
+                "list_url": _list_url(tenant),
+                "state_query": request.GET.urlencode(),
+            },
+        )
+    results = bulk_apply(tenant, request.actor, action, ids, data)
+    if not request.is_api:
+        done = sum(1 for r in results if r["status"] < 300)
+        failed = len(results) - done
+        text = f"{done} key(s) {DONE[action]}."
+        if failed:
+            text += f" {failed} could not be: they were missing or not in a state for it."
+        (messages.warning if failed else messages.success)(request, text)
+    query = request.GET.urlencode()
+    return respond(
+        request,
+        f"{TEMPLATE}#key-table",
+        lambda: page_context(request, tenant),
+        json=lambda: {"results": results},
+        redirect=_list_url(tenant) + (f"?{query}" if query else ""),
+    )
+
+
+def _uuids(ids):
+    out = []
+    for value in ids:
+        try:
+            out.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return out

@@ -64,12 +64,7 @@ class AuditEvent(models.Model):
 
     @property
     def metadata_items(self) -> list[tuple[str, str]]:
-        """(key, text) pairs for a one-line summary in tables: empty values left out."""
-        items = []
-        for key, value in (self.metadata or {}).items():
-            if value in (None, "", [], {}):
-                continue
-            if isinstance(value, list):
-                value = ", ".join(str(v) for v in value)
-            items.append((key, str(value)))
-        return items
+        """(label, text) pairs for people: durations, times and lists as text (audit.display)."""
+        from audit.display import describe
+
+        return describe(self.metadata)

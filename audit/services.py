@@ -28,7 +28,7 @@ def record(tenant, actor, action: str, *, target=None, metadata=None) -> AuditEv
     if leaked:
         raise ValueError(f"audit metadata may not carry secrets: {sorted(leaked)}")
     target_type, target_id, target_name = target_ref(target)
-    return AuditEvent.objects.create(
+    event = AuditEvent.objects.create(
         tenant=tenant,
         action=action,
         actor_type=actor.type,
@@ -41,3 +41,8 @@ def record(tenant, actor, action: str, *, target=None, metadata=None) -> AuditEv
         user_agent=(actor.user_agent or "")[:500],
         metadata=metadata,
     )
+    # The webhook outbox: a delivery row per subscriber, in this same transaction.
+    from webhooks import outbox
+
+    outbox.enqueue(tenant, event)
+    return event

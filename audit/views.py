@@ -10,12 +10,15 @@ from django.utils import timezone
 
 from audit import serializers
 from audit.forms import ACTION_CHOICES, AuditFilterForm, ExportForm
+from portal.errors import Invalid
 from portal.pagination import paginate
 from portal.respond import respond
 from portal.tenancy import tenant_view
 from portal.validation import parse_query
 
 TEMPLATE = "audit/audit_log.html"
+FILTER_LABELS = {"action": "Action", "actorId": "Actor", "targetId": "Target", "since": "From",
+                 "until": "To"}  # fmt: skip
 EXPORT_CHUNK = 2000
 CSV_COLUMNS = [
     "id",
@@ -55,8 +58,32 @@ def filtered_events(tenant, filters):
 
 @tenant_view(scope="audit:read", methods=("GET",))
 def audit_log(request, tenant):
-    """Events newest first, filtered; `?limit=`/`?cursor=` pages (a "Load more" in the portal)."""
-    filters = parse_query(request, AuditFilterForm)
+    """Events newest first, filtered; `?limit=`/`?cursor=` pages (a "Load more" in the portal).
+
+    A filter that does not parse (a date range ending before it starts) is a 400 in the API; in
+    the portal it is shown on the filter form, with what was typed, instead of a dead end."""
+    entered = {k: request.GET.get(k, "") for k in AuditFilterForm.base_fields}
+    try:
+        filters = parse_query(request, AuditFilterForm)
+    except Invalid as exc:
+        if request.is_api:
+            raise
+        context = {
+            "events": [],
+            "filters": entered,
+            "invalid_fields": set(exc.details),
+            "filter_errors": [
+                (FILTER_LABELS.get(field, field), message)
+                for field, messages in exc.details.items()
+                for message in messages
+            ],
+        }
+        return respond(
+            request,
+            f"{TEMPLATE}#event-table",
+            {**context, "action_choices": ACTION_CHOICES},
+            status=400,
+        )
     page = paginate(request, filtered_events(tenant, filters), order_field="occurred_at")
     return respond(
         request,
@@ -64,7 +91,7 @@ def audit_log(request, tenant):
         lambda: {
             "page": page,
             "events": page.rows,
-            "filters": {k: request.GET.get(k, "") for k in AuditFilterForm.base_fields},
+            "filters": entered,
             "filtered": any(filters.values()),
             "action_choices": ACTION_CHOICES,
         },

@@ -12,7 +12,7 @@ from portal.respond import render_error
 
 log = logging.getLogger("tessera")
 
-API_PATH = re.compile(r"^/(?:t|orgs)/[^/]+/api/v1(?:/|$)")
+API_PATH = re.compile(r"^(?:/(?:t|orgs)/[^/]+)?/api/v1(?:/|$)")
 
 
 class ApiMountMiddleware:

@@ -60,40 +60,44 @@ def hit(key, now: float | None = None) -> RateState:
     If the cache itself fails, the request is let through (and logged): rate limits protect
     the service, an outage of the cache should not take the API down with it.
     """
-    now = _clock() if now is None else now
-    current = int(now // BUCKET)
     # The public id is unique and short: Django validates every character of a cache key.
-    names = [f"rl:{key.public_id}:{b}" for b in range(current - SPAN + 1, current + 1)]
-    limit = limit_for(key)
+    return count(f"rl:{key.public_id}", limit_for(key), WINDOW, now)
+
+
+def count(name: str, limit: int, window: int = WINDOW, now: float | None = None) -> RateState:
+    """Count one hit on the sliding counter `name` (any short cache-safe string): at most
+    `limit` admitted over any `window` seconds, in buckets of a tenth of the window."""
+    now = _clock() if now is None else now
+    bucket = window / (SPAN - 1)
+    current = int(now // bucket)
+    names = [f"{name}:{b}" for b in range(current - SPAN + 1, current + 1)]
     try:
-        counts = _counts(names)
+        counts = _counts(names, ttl=int(window + 2 * bucket))
     except Exception:
-        log.warning(
-            "rate-limit cache unavailable; letting %s through", key.public_id, exc_info=True
-        )
+        log.warning("rate-limit cache unavailable; letting %s through", name, exc_info=True)
         counts = {}
     used = sum(counts.values())
     if used > limit:
         try:
             cache.decr(names[-1])  # refused: it does not spend the budget
         except Exception:
-            log.warning("could not take back a refused request of %s", key.public_id)
-    oldest = next((i for i, name in enumerate(names) if counts.get(name)), len(names) - 1)
-    # The oldest counted bucket stops overlapping the last 60 s one bucket after it ends + 60 s.
-    leaves_at = (current - SPAN + 1 + oldest + 1) * BUCKET + WINDOW
+            log.warning("could not take back a refused request of %s", name)
+    oldest = next((i for i, n in enumerate(names) if counts.get(n)), len(names) - 1)
+    # The oldest counted bucket stops overlapping the last window one bucket after it ends.
+    leaves_at = (current - SPAN + 1 + oldest + 1) * bucket + window
     reset = max(1, math.ceil(leaves_at - now))
     return RateState(limit=limit, remaining=limit - used, reset=reset)
 
 
-def _counts(names: list[str]) -> dict[str, int]:
+def _counts(names: list[str], ttl: int) -> dict[str, int]:
     """Increment the current bucket (the last name) and read the earlier ones."""
     counter = names[-1]
     try:
-        count = cache.incr(counter)
+        hits = cache.incr(counter)
     except ValueError:
         # First request of the bucket: add() is atomic (SET NX), so of two racing processes
         # one creates the counter and the other increments it.
-        count = 1 if cache.add(counter, 1, WINDOW + 2 * BUCKET) else cache.incr(counter)
+        hits = 1 if cache.add(counter, 1, ttl) else cache.incr(counter)
     counts = cache.get_many(names[:-1])
-    counts[counter] = count
+    counts[counter] = hits
     return counts

@@ -40,6 +40,13 @@ API_KEY_PEPPERS = [
 if SECRET_KEY in API_KEY_PEPPERS:
     raise ImproperlyConfigured("API_KEY_PEPPER must differ from SECRET_KEY")
 
+# Webhooks (SPEC §11): signing secrets are stored encrypted with this Fernet key.
+WEBHOOK_SECRET_ENCRYPTION_KEY = _required_secret(
+    "WEBHOOK_SECRET_ENCRYPTION_KEY", "ZGV2LW9ubHktaW5zZWN1cmUtd2ViaG9vay1rZXkhISE="
+)
+# Lifts the public-address check and allows http targets (intranets, tests).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
@@ -58,6 +65,7 @@ INSTALLED_APPS = [
     "audit",
     "agents",
     "apikeys",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -200,6 +208,8 @@ SILENCED_SYSTEM_CHECKS = ["security.W003", "security.W021"]
 # Usage counters are buffered and written at most once per interval per process: in Redis when
 # CACHE_URL (or USAGE_REDIS_URL) points at one, so a killed worker loses nothing; else in memory.
 USAGE_FLUSH_SECONDS = env.int("USAGE_FLUSH_SECONDS", default=60)
+# The flush runs on a timer thread in every server process (started by the first request).
+USAGE_FLUSH_THREAD = env.bool("USAGE_FLUSH_THREAD", default=True)
 _cache_url = env.str("CACHE_URL", default="")
 USAGE_REDIS_URL = env.str(
     "USAGE_REDIS_URL",

@@ -5,13 +5,15 @@ functions serve both, and the mount decides the representation."""
 from django.urls import include, path
 
 from agents import urls as agents_urls
+from apikeys import leaks as apikeys_leaks
 from apikeys import urls as apikeys_urls
 from apikeys import verify as apikeys_verify
 from audit import urls as audit_urls
-from portal import views
+from portal import openapi, views
 from tenants import urls as tenants_urls
+from webhooks import urls as webhooks_urls
 
-APPS = (tenants_urls, apikeys_urls, apikeys_verify, agents_urls, audit_urls)
+APPS = (tenants_urls, apikeys_urls, apikeys_verify, agents_urls, audit_urls, webhooks_urls)
 
 portal_patterns = [p for app in APPS for p in getattr(app, "portal_patterns", [])]
 api_patterns = [p for app in APPS for p in getattr(app, "api_patterns", [])]
@@ -19,6 +21,8 @@ api_patterns = [p for app in APPS for p in getattr(app, "api_patterns", [])]
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     *tenants_urls.root_patterns,
+    *apikeys_leaks.root_patterns,
+    *openapi.root_patterns,
     path("t/<str:tenant>/portal/", include((portal_patterns, "portal"))),
     path("t/<str:tenant>/api/v1/", include((api_patterns, "api"))),
     path("orgs/<str:tenant>/api/v1/", include((api_patterns, "api"), namespace="orgs-api")),

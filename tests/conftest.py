@@ -16,6 +16,7 @@ from apikeys import usage
 from portal import ratelimit
 from portal.auth import Actor
 from tenants.models import Membership, Tenant, User
+from tests import openapi_check
 
 PASSWORD = "correct horse battery staple"
 
@@ -37,6 +38,16 @@ def _clean_state(monkeypatch):
     monkeypatch.setattr(ratelimit, "_clock", lambda: middle)
     yield
     usage.reset()
+
+
+@pytest.fixture(autouse=True)
+def _responses_match_the_openapi_document():
+    """Every /api/v1/ JSON response a test receives must match portal/openapi.yaml."""
+    openapi_check.MISMATCHES.clear()
+    yield
+    found = list(openapi_check.MISMATCHES)
+    openapi_check.MISMATCHES.clear()
+    assert not found, "responses that break the OpenAPI document:\n" + "\n".join(found)
 
 
 @pytest.fixture

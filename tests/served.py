@@ -45,6 +45,19 @@ def request(url, *, method="GET", body=None, headers=None, timeout=30) -> Respon
         return Response(err.code, dict(err.headers), err.read())
 
 
+def wait_until_serving(base: str, server: subprocess.Popen, seconds: float = 60) -> None:
+    """Wait until `server` answers /healthz at `base` (any status), failing if it exits."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            request(base + "/healthz", timeout=5)
+            return
+        except OSError:
+            assert server.poll() is None, "the server exited"
+            assert time.monotonic() < deadline, f"the server did not start within {seconds} s"
+            time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def gunicorn(db_url: str, *, workers: int = 1, threads: int = 8, log_path=None, **env):
     """gunicorn on a free loopback port with the test settings (DEBUG off) and `db_url`;
@@ -75,15 +88,7 @@ def gunicorn(db_url: str, *, workers: int = 1, threads: int = 8, log_path=None, 
     server = subprocess.Popen(command, cwd=ROOT, env=child_env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                request(base + "/healthz", timeout=5)
-                break
-            except OSError:
-                assert server.poll() is None, "gunicorn exited"
-                assert time.monotonic() < deadline, "gunicorn did not start within 60 s"
-                time.sleep(0.2)
+        wait_until_serving(base, server)
         yield base
     finally:
         server.terminate()

@@ -4,11 +4,16 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-" + "s" * 20)
 os.environ.setdefault("API_KEY_PEPPER", "test-pepper-not-for-production-" + "p" * 20)
+os.environ.setdefault(
+    "WEBHOOK_SECRET_ENCRYPTION_KEY", "dGVzdC13ZWJob29rLWVuY3J5cHRpb24ta2V5LTMyYnk="
+)
 # Always as deployed, even from a shell that exported DEBUG=true to talk to the demo.
 os.environ["DEBUG"] = "false"
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
+# In-process tests decide when usage is flushed (they count queries and pending uses).
+os.environ.setdefault("USAGE_FLUSH_THREAD", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 
 from portal.settings import *  # noqa: E402,F403
@@ -22,3 +27,6 @@ PASSWORD_HASHERS = [
     "tests.hashers.CheapArgon2PasswordHasher",
     "django.contrib.auth.hashers.Argon2PasswordHasher",
 ]
+
+# Every JSON response under /api/v1/ is checked against the OpenAPI document (tests/openapi_check).
+MIDDLEWARE = ["tests.openapi_check.OpenApiResponseCheck", *MIDDLEWARE]  # noqa: F405

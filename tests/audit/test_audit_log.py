@@ -287,6 +287,47 @@ def test_table_summarises_metadata_without_empty_values(viewer_client, tenant):
         metadata={"prefix": "lmk_abc", "agentId": None, "scopes": ["agents:read", "audit:read"]},
     )
     html = viewer_client.get(PAGE).content.decode()
-    assert '<span class="muted">prefix</span> lmk_abc' in html
-    assert '<span class="muted">scopes</span> agents:read, audit:read' in html
-    assert "agentId" not in html
+    assert '<span class="muted">prefix</span> <span title="lmk_abc">lmk_abc</span>' in html
+    assert '<span class="muted">scopes</span> <span title="agents:read, audit:read">' in html
+    assert "agentId" not in html and "agent id" not in html
+
+
+# --- the portal's filter form: errors in place ------------------------------------------------
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX], ids=["page", "htmx"])
+def test_a_range_ending_before_it_starts_is_shown_on_the_filter_form(owner_client, events, headers):
+    params = {"since": "2026-03-02", "until": "2026-03-01", "actorId": "deploy-bot"}
+    response = owner_client.get(PAGE, params, headers=headers)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="event-table"' in html
+    assert "These filters can’t be used" in html and "To: Must not be before since." in html
+    if not headers:  # the whole page, with the form and what was typed, not a dead end
+        assert '<form class="filters"' in html and 'name="since" value="2026-03-02"' in html
+        assert 'name="until" value="2026-03-01" aria-invalid="true"' in html
+        assert 'value="deploy-bot"' in html and "<nav" in html
+    assert 'class="event"' not in html  # no events listed under a filter that didn't apply
+
+
+def test_audit_details_are_written_for_people(tenant):
+    event = AuditEvent(
+        tenant=tenant,
+        action="api_key.rotated",
+        metadata={
+            "gracePeriod": 604800,
+            "scopes": ["agents:read", "audit:read"],
+            "expiresAt": "2026-12-01T10:30:00.123456+00:00",
+            "isActive": True,
+            "changes": {"description": [[], ["x"]], "rateLimitPerMinute": [None, 60]},
+        },
+    )
+    items = dict(event.metadata_items)
+    assert items["grace period"] == "7 days"
+    assert items["scopes"] == "agents:read, audit:read"
+    assert items["expires at"] == "2026-12-01 10:30 UTC"
+    assert items["is active"] == "yes"
+    assert items["description"] == "none → x"
+    assert items["rate limit per minute"] == "none → 60"
+    text = " ".join(v for _, v in event.metadata_items)
+    assert "True" not in text and "{" not in text and "[" not in text and "604800" not in text

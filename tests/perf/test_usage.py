@@ -202,3 +202,44 @@ def test_a_flush_during_a_database_outage_logs_once_and_keeps_the_counts(
     assert usage.pending() == 1
     monkeypatch.undo()
     assert usage.flush() == 1
+
+
+def test_under_runserver_usage_is_written_on_a_timer_without_a_later_request(scratch_db):
+    """`manage.py runserver` (as scripts/run serves the demo, DEBUG on): one use of a key is in
+    the database within the flush interval although no request follows it."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.served import free_port, request, wait_until_serving
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DEBUG": "true",
+        "DATABASE_URL": scratch_db.url,
+        "USAGE_FLUSH_THREAD": "true",
+        "USAGE_FLUSH_SECONDS": "1",
+        "CACHE_URL": "locmemcache://",
+        "USAGE_REDIS_URL": "",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_serving(base, server)
+        headers = {"Authorization": f"Bearer {scratch_db.admin_secret}"}
+        assert request(base + KEYS, headers=headers).status == 200
+        deadline = time.monotonic() + 15
+        while scratch_db.usage_count(scratch_db.admin_id) == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert scratch_db.usage_count(scratch_db.admin_id) == 1
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -4,6 +4,7 @@ portal.settings is imported in a fresh interpreter with only the variables a tes
 test process's own settings (tests/settings.py) cannot leak in.
 """
 
+import base64
 import json
 import os
 import secrets
@@ -26,6 +27,7 @@ PRODUCTION = {
     "DEBUG": "false",
     "SECRET_KEY": "prod-" + secrets.token_urlsafe(48),
     "API_KEY_PEPPER": "pepper-" + secrets.token_urlsafe(48),
+    "WEBHOOK_SECRET_ENCRYPTION_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     "ALLOWED_HOSTS": "tessera.example.com",
 }
 _DUMP = """
@@ -75,7 +77,7 @@ def production(**overrides):
 # Secrets
 
 
-@pytest.mark.parametrize("name", ["SECRET_KEY", "API_KEY_PEPPER"])
+@pytest.mark.parametrize("name", ["SECRET_KEY", "API_KEY_PEPPER", "WEBHOOK_SECRET_ENCRYPTION_KEY"])
 def test_each_secret_is_required_when_debug_is_off(name):
     env = {k: v for k, v in PRODUCTION.items() if k != name}
     result = load_settings(**env)

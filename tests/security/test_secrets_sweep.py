@@ -53,7 +53,11 @@ def test_no_minted_secret_is_left_anywhere_after_the_response(owner_client, api,
 
     ag = Agent.objects.get(name="pbot0")
     for h in ({}, HTMX):
-        r = owner_client.post(P + f"/agents/{ag.pk}/rotate-key", {"gracePeriod": "3600"}, headers=h)
+        r = owner_client.post(
+            P + f"/agents/{ag.pk}/rotate-key",
+            {"gracePeriod": "3600", "confirm": ag.name},
+            headers=h,
+        )
         assert r.status_code == 201, r.status_code
         secrets += [m.group(0) for m in SECRET_RE.finditer(r.content.decode())]
         assert r["Cache-Control"] == "no-store"

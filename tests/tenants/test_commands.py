@@ -144,14 +144,27 @@ def test_seeddemo_prints_a_login_that_works_and_is_idempotent():
     assert "http://127.0.0.1:8000/login" in first and "owner@acme.test" in first
     assert can_log_in("owner@acme.test", printed_password(first))
     second = run("seeddemo")
-    assert printed_password(second) != printed_password(first)
-    assert can_log_in("owner@acme.test", printed_password(second))
+    # A restart keeps the password: nobody is logged out, a password set since survives.
+    assert "Password: the one printed when the demo was first set up" in second
+    assert can_log_in("owner@acme.test", printed_password(first))
+    reset = run("seeddemo", "--reset-password")
+    assert printed_password(reset) != printed_password(first)
+    assert can_log_in("owner@acme.test", printed_password(reset))
     assert not can_log_in("owner@acme.test", printed_password(first))
     tenant = Tenant.objects.get(slug="acme-corp")
     assert tenant.name == "Acme Corp"
     assert Tenant.objects.count() == 1 and User.objects.count() == 1
     assert Membership.objects.get(tenant=tenant).role == "owner"
     assert AuditEvent.objects.filter(action="member.added").count() == 1
+
+
+def test_seeddemo_keeps_a_password_the_owner_set_in_the_portal():
+    run("seeddemo")
+    owner = User.objects.get(email="owner@acme.test")
+    owner.set_password("a password of my own choosing")
+    owner.save()
+    run("seeddemo")
+    assert can_log_in("owner@acme.test", "a password of my own choosing")
 
 
 def test_seeddemo_prints_the_address_the_demo_really_serves_on():

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand
 
 from tenants import demo, services
 from tenants.management.commands._common import LOGIN_URL, command_errors, operator
-from tenants.models import Membership
+from tenants.models import Membership, User
 
 DEMO_SLUG = "acme-corp"
 DEMO_NAME = "Acme Corp"
@@ -11,15 +11,21 @@ DEMO_OWNER = "owner@acme.test"
 
 class Command(BaseCommand):
     help = (
-        "Make sure the demo tenant acme-corp and its owner owner@acme.test exist, give the "
-        "owner a fresh password and print the login. Safe to run again."
+        "Make sure the demo tenant acme-corp and its owner owner@acme.test exist and print the "
+        "login. The owner's password is made and printed once, when the owner is created; later "
+        "runs keep it (so sessions and a password changed in the portal survive a restart) "
+        "unless --reset-password is given. Safe to run again."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--url", default=LOGIN_URL, help="the login URL to print")
+        parser.add_argument(
+            "--reset-password", action="store_true", help="give the owner a new password"
+        )
 
     def handle(self, *args, **options):
-        password = services.generate_password()
+        known = User.objects.filter(email__iexact=DEMO_OWNER).exists()
+        password = None if known and not options["reset_password"] else services.generate_password()
         with command_errors():
             tenant, _ = services.create_tenant(slug=DEMO_SLUG, name=DEMO_NAME)
             services.set_member(
@@ -40,7 +46,14 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"  URL:      {options['url']}")
         self.stdout.write(f"  Email:    {DEMO_OWNER}")
-        self.stdout.write(f"  Password: {password}")
+        if password:
+            self.stdout.write(f"  Password: {password}")
+        else:
+            self.stdout.write(
+                "  Password: the one printed when the demo was first set up, or the one you set "
+                "since\n"
+                "            (a new one: .venv/bin/python manage.py seeddemo --reset-password)"
+            )
         self.stdout.write(
             "An admin API key for curl (in the project folder): "
             f"KEY=$(DEBUG=true .venv/bin/python manage.py mintkey {DEMO_SLUG} --name ci)"

@@ -1,0 +1,272 @@
+"""Webhook views (SPEC §11): each serves the portal page and the admin JSON API."""
+
+from django.contrib import messages
+from django.urls import reverse
+
+from portal.errors import Forbidden, NotFound
+from portal.pagination import paginate
+from portal.respond import respond
+from portal.tenancy import get_or_404, tenant_view
+from portal.validation import validate
+from webhooks import serializers, services
+from webhooks.events import EVENT_TYPES
+from webhooks.forms import (
+    EmptyForm,
+    RotateSecretForm,
+    SettingsForm,
+    WebhookForm,
+    WebhookUpdateForm,
+)
+
+LIST_TEMPLATE = "webhooks/webhook_list.html"
+DETAIL_TEMPLATE = "webhooks/webhook_detail.html"
+SETTINGS_TEMPLATE = "webhooks/tenant_settings.html"
+FIELDS = {
+    "url": "url",
+    "description": "description",
+    "eventTypes": "event_types",
+    "isActive": "is_active",
+}
+GRACE_CHOICES = [
+    ("0", "Immediately"),
+    ("3600", "1 hour"),
+    ("86400", "24 hours"),
+    ("604800", "7 days"),
+]
+
+
+def _list_url(tenant):
+    return reverse("portal:webhooks", kwargs={"tenant": tenant.slug})
+
+
+def _detail_url(tenant, hook):
+    return reverse("portal:webhook", kwargs={"tenant": tenant.slug, "hook_id": hook.pk})
+
+
+def _hook(tenant, hook_id):
+    return get_or_404(tenant.webhooks.all(), pk=hook_id)
+
+
+def list_context(request, tenant, **extra):
+    return {
+        "webhooks": paginate(request, tenant.webhooks.all()).rows,
+        "event_types": list(EVENT_TYPES),
+        "list_url": _list_url(tenant),
+        **extra,
+    }
+
+
+def detail_context(request, tenant, hook, **extra):
+    return {
+        "hook": hook,
+        "deliveries": list(hook.deliveries.all()[:50]),
+        "event_types": list(EVENT_TYPES),
+        "grace_choices": GRACE_CHOICES,
+        "list_url": _list_url(tenant),
+        "detail_url": _detail_url(tenant, hook),
+        **extra,
+    }
+
+
+def _list_page(request):
+    return LIST_TEMPLATE, list_context(request, request.tenant)
+
+
+@tenant_view(scope="webhooks:read", methods=("GET",))
+def event_types(request, tenant):
+    data = [{"type": t, "description": d} for t, d in EVENT_TYPES.items()]
+    return respond(request, json={"data": data})
+
+
+@tenant_view(scope="webhooks:read", write_scope="webhooks:write", page=_list_page)
+def webhook_list(request, tenant):
+    """GET: list webhooks. POST: subscribe one; its secret is in this answer only."""
+    if request.method == "POST":
+        data, _ = validate(WebhookForm, request)
+        hook, secret = services.create_webhook(
+            tenant,
+            request.actor,
+            url=data["url"],
+            description=data["description"] or "",
+            event_types=data["eventTypes"] or [],
+        )
+        return respond(
+            request,
+            f"{LIST_TEMPLATE}#webhooks",
+            lambda: list_context(request, tenant, created=hook, secret=secret),
+            json=lambda: serializers.webhook(hook, secret=secret),
+            status=201,
+            secret=True,
+        )
+    return respond(
+        request,
+        f"{LIST_TEMPLATE}#webhooks",
+        lambda: list_context(request, tenant),
+        json=lambda: paginate(request, tenant.webhooks.all()).as_json(serializers.webhook),
+    )
+
+
+def _update(request, tenant, hook):
+    data, form = validate(WebhookUpdateForm, request)
+    changes = {FIELDS[k]: data[k] for k in form.provided}
+    for name in ("url", "is_active"):
+        if name in changes and changes[name] is None:
+            changes.pop(name)
+    if "event_types" in changes:
+        changes["event_types"] = changes["event_types"] or []
+    if "description" in changes:
+        changes["description"] = changes["description"] or ""
+    return services.update_webhook(tenant, request.actor, hook, **changes)
+
+
+@tenant_view(
+    scope="webhooks:read", write_scope="webhooks:write", methods=("GET", "POST", "PATCH", "DELETE")
+)
+def webhook_detail(request, tenant, hook_id):
+    """GET one webhook (with its delivery log in the portal); PATCH (a form POST in the
+    portal) updates it; DELETE removes it."""
+    hook = _hook(tenant, hook_id)
+    if request.method == "DELETE" or (request.method == "POST" and request.is_api):
+        if request.method == "POST":
+            raise NotFound()
+        validate(EmptyForm, request)
+        services.delete_webhook(tenant, request.actor, hook)
+        return respond(request, status=204)
+    if request.method in ("PATCH", "POST"):
+        hook = _update(request, tenant, hook)
+        if not request.is_api:
+            messages.success(request, "Webhook saved.")
+        return respond(
+            request,
+            f"{DETAIL_TEMPLATE}#detail",
+            lambda: detail_context(request, tenant, hook),
+            json=lambda: serializers.webhook(hook),
+            redirect=_detail_url(tenant, hook),
+        )
+    return respond(
+        request,
+        f"{DETAIL_TEMPLATE}#detail",
+        lambda: detail_context(request, tenant, hook),
+        json=lambda: serializers.webhook(hook),
+    )
+
+
+@tenant_view(scope="webhooks:write", methods=("POST",))
+def webhook_action(request, tenant, hook_id, action):
+    """POST …/rotate-secret, …/test, and …/delete for portal form posts."""
+    hook = _hook(tenant, hook_id)
+    if action == "rotate-secret":
+        data, _ = validate(RotateSecretForm, request)
+        grace = data["gracePeriod"]
+        hook, secret = services.rotate_secret(
+            tenant,
+            request.actor,
+            hook,
+            grace_period=services.DEFAULT_GRACE if grace is None else grace,
+        )
+        return respond(
+            request,
+            f"{DETAIL_TEMPLATE}#detail",
+            lambda: detail_context(request, tenant, hook, secret=secret),
+            json=lambda: serializers.webhook(hook, secret=secret),
+            secret=True,
+        )
+    if action == "test":
+        validate(EmptyForm, request)
+        d = services.send_test(tenant, request.actor, hook)
+        if not request.is_api:
+            messages.success(request, "Test event queued.")
+        return respond(
+            request,
+            f"{DETAIL_TEMPLATE}#detail",
+            lambda: detail_context(request, tenant, hook),
+            json=lambda: serializers.delivery(d),
+            status=202,
+            redirect=_detail_url(tenant, hook),
+        )
+    if action == "delete" and not request.is_api:
+        validate(EmptyForm, request)
+        services.delete_webhook(tenant, request.actor, hook)
+        messages.success(request, "Webhook deleted.")
+        return respond(
+            request,
+            f"{LIST_TEMPLATE}#webhooks",
+            lambda: list_context(request, tenant),
+            redirect=_list_url(tenant),
+        )
+    raise NotFound()
+
+
+@tenant_view(scope="webhooks:read", methods=("GET",))
+def delivery_list(request, tenant, hook_id):
+    hook = _hook(tenant, hook_id)
+    return respond(
+        request,
+        f"{DETAIL_TEMPLATE}#detail",
+        lambda: detail_context(request, tenant, hook),
+        json=lambda: paginate(request, hook.deliveries.all()).as_json(serializers.delivery),
+    )
+
+
+@tenant_view(scope="webhooks:read", methods=("GET",))
+def delivery_detail(request, tenant, hook_id, delivery_id):
+    hook = _hook(tenant, hook_id)
+    d = get_or_404(hook.deliveries.all(), pk=delivery_id)
+    return respond(
+        request,
+        f"{DETAIL_TEMPLATE}#detail",
+        lambda: detail_context(request, tenant, hook, selected=d),
+        json=lambda: serializers.delivery(d),
+    )
+
+
+@tenant_view(scope="webhooks:write", methods=("POST",))
+def delivery_redeliver(request, tenant, hook_id, delivery_id):
+    hook = _hook(tenant, hook_id)
+    d = get_or_404(hook.deliveries.all(), pk=delivery_id)
+    validate(EmptyForm, request)
+    d = services.redeliver(tenant, request.actor, d)
+    if not request.is_api:
+        messages.success(request, f"{d.event_type} queued for redelivery.")
+    return respond(
+        request,
+        f"{DETAIL_TEMPLATE}#detail",
+        lambda: detail_context(request, tenant, hook),
+        json=lambda: serializers.delivery(d),
+        status=202,
+        redirect=_detail_url(tenant, hook),
+    )
+
+
+def _settings_page(request):
+    return SETTINGS_TEMPLATE, {"policy": services.get_policy(request.tenant)}
+
+
+@tenant_view(
+    role="admin", write_role="admin", methods=("GET", "POST", "PATCH"), page=_settings_page
+)
+def tenant_settings(request, tenant):
+    """GET/PATCH /admin/settings (a form POST in the portal): the dormancy policy. A
+    full-admin key (no scopes) or the admin role."""
+    if request.actor.scopes is not None:
+        raise Forbidden("Tenant settings need a full-admin key.")
+    if request.method == "POST" and request.is_api:
+        raise NotFound()
+    policy = services.get_policy(tenant)
+    if request.method in ("PATCH", "POST"):
+        data, form = validate(SettingsForm, request)
+        if "dormantKeyDays" in form.provided:
+            policy = services.update_settings(
+                tenant, request.actor, dormant_key_days=data["dormantKeyDays"]
+            )
+        if not request.is_api:
+            messages.success(request, "Settings saved.")
+    return respond(
+        request,
+        f"{SETTINGS_TEMPLATE}#settings",
+        lambda: {"policy": policy},
+        json=lambda: serializers.policy(policy),
+        redirect=reverse("portal:settings", kwargs={"tenant": tenant.slug})
+        if request.method == "POST"
+        else None,
+    )
