@@ -19,8 +19,7 @@ def usage_summary(agent, *, days: int = DAYS, today: dt.date | None = None) -> d
 
     `daily` holds every day of the window, oldest first, zero when the agent was idle.
     """
-    today = today or timezone.now().date()
-    start = today - dt.timedelta(days=days - 1)
+    start, today = _window(days, today)
     rows = agent.usage.filter(date__gte=start, date__lte=today).values_list(
         "key_id", "key__public_id", "date", "count"
     )
@@ -32,11 +31,29 @@ def usage_summary(agent, *, days: int = DAYS, today: dt.date | None = None) -> d
             key_id, {"key_id": key_id, "prefix": TYPE_PREFIXES["agent"] + public_id, "count": 0}
         )
         entry["count"] += count
-    daily = [
-        (start + dt.timedelta(days=i), per_day[start + dt.timedelta(days=i)]) for i in range(days)
-    ]
+    daily = _every_day(start, days, per_day)
     by_key = sorted(per_key.values(), key=lambda e: (-e["count"], e["prefix"]))
     return {"total": sum(per_day.values()), "by_key": by_key, "daily": daily}
+
+
+def key_usage(key, *, days: int = DAYS, today: dt.date | None = None) -> dict:
+    """One key's `{"total", "daily": [(date, count)]}` over the window, like `usage_summary`."""
+    start, today = _window(days, today)
+    per_day = dict(key.usage.filter(date__gte=start, date__lte=today).values_list("date", "count"))
+    return {"total": sum(per_day.values()), "daily": _every_day(start, days, per_day)}
+
+
+def _window(days, today):
+    today = today or timezone.now().date()
+    return today - dt.timedelta(days=days - 1), today
+
+
+def _every_day(start, days, per_day) -> list:
+    """Every day of the window, oldest first, zero when idle."""
+    return [
+        (start + dt.timedelta(days=i), per_day.get(start + dt.timedelta(days=i), 0))
+        for i in range(days)
+    ]
 
 
 def bar_chart(daily, *, width: int = 720, height: int = 180) -> dict:

@@ -6,7 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from agents.models import PERMISSION_RE, ROLE_SLUG_RE, Agent
-from apikeys.forms import MintKeyForm, RotateForm
+from apikeys.forms import SEARCH_MAX, MintKeyForm, RotateForm
 from portal.errors import Invalid
 from portal.validation import (
     ApiForm,
@@ -164,6 +164,7 @@ class UpdateRoleForm(RoleForm):
 
 
 class AgentFilterForm(forms.Form):
+    q = StrField(max_length=SEARCH_MAX)
     type = ChoiceField(choices=Agent.Type.choices)
     isActive = BoolField(required=False)
 

@@ -27,11 +27,13 @@ from agents.models import Agent, Grant, Role
 from apikeys import services as key_services
 from apikeys.forms import DEFAULT_GRACE, GRACE_CHOICES, EmptyForm, RevokeForm, RotateForm
 from apikeys.models import ApiKey
+from apikeys.search import key_search
 from apikeys.serializers import key as key_json
 from portal import once
-from portal.errors import MethodNotAllowed, NotFound
+from portal.errors import NotFound
 from portal.pagination import paginate
 from portal.respond import respond
+from portal.tenancy import api_only as _api_only
 from portal.tenancy import get_or_404, tenant_view
 from portal.validation import parse_query, validate
 
@@ -67,13 +69,6 @@ def _notify(request, text: str) -> None:
         messages.success(request, text)
 
 
-def _api_only(request, *methods) -> None:
-    """PUT/PATCH/DELETE belong to the API; the portal posts forms instead, and the API doesn't."""
-    if request.method != "GET" and request.is_api != (request.method in methods):
-        allowed = ["GET", "HEAD", *methods] if request.is_api else ["GET", "HEAD", "POST"]
-        raise MethodNotAllowed(headers={"Allow": ", ".join(allowed)})
-
-
 # --- querysets ----------------------------------------------------------------------------
 
 
@@ -95,6 +90,10 @@ def filtered_agents(tenant, filters):
         qs = qs.filter(type=filters["type"])
     if filters.get("isActive") is not None:
         qs = qs.filter(is_active=filters["isActive"])
+    if filters.get("q", "").strip():
+        # By name, or by the name, note or prefix of one of its keys (a subquery: no duplicates).
+        keys = tenant.api_keys.filter(key_search(filters["q"])).values("agent_id")
+        qs = qs.filter(Q(name__icontains=filters["q"].strip()) | Q(pk__in=keys))
     return qs
 
 

@@ -89,7 +89,28 @@ class EmptyForm(ApiForm):
     """Actions that take no body: any field sent is an unknown field."""
 
 
+# How long a search may be (`?q=`): longer than any name, prefix or note worth typing.
+SEARCH_MAX = 100
+
+
+class UpdateKeyForm(ApiForm):
+    """PATCH /api-keys/<id> and the key page's form: only the fields sent change; null clears
+    the rate limit and the allowlist."""
+
+    name = NameField(required=False)
+    note = StrField(max_length=500)
+    rateLimitPerMinute = IntField(min_value=1, max_value=1_000_000)
+    allowedIps = IpListField()
+
+    def clean(self):
+        cleaned = super().clean()
+        if "name" in self.provided and not cleaned.get("name") and "name" not in self.errors:
+            self.add_error("name", "This field may not be blank.")
+        return cleaned
+
+
 class KeyFilterForm(forms.Form):
+    q = StrField(max_length=SEARCH_MAX)
     status = ChoiceField(choices=[(s, s) for s in [*ApiKey.Status.values, "expired"]])
     kind = ChoiceField(choices=ApiKey.Kind.choices)
     agentId = forms.UUIDField(required=False)

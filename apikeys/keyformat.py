@@ -129,6 +129,16 @@ def looks_like_key(value: str) -> bool:
     return any(p in value for p in TYPE_PREFIXES.values())
 
 
+_PREFIX_ONLY_RE = re.compile(rf"(lmk_|sk_agent_live_)[0-9A-Za-z]{{0,{PUBLIC_ID_LEN}}}")
+
+
+def is_prefix_only(value: str) -> bool:
+    """True for a key's public prefix (or the start of one) and nothing more: what a person
+    searches for (`?q=lmk_AbC`). It holds no secret, so it may be in a URL; a full key never
+    matches (its secret follows the public id)."""
+    return _PREFIX_ONLY_RE.fullmatch(value.strip()) is not None
+
+
 @cache
 def _peppers() -> dict[str, bytes]:
     """pepper_id -> pepper, newest first. The id is a keyed fingerprint, not the pepper."""

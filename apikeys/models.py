@@ -34,6 +34,8 @@ class ApiKey(models.Model):
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
     allowed_ips = models.JSONField(null=True, blank=True)
+    # What people need to tell keys apart (two keys named `ci`); never a secret.
+    note = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     created_by_type = models.CharField(max_length=16, blank=True)
     created_by_id = models.CharField(max_length=64, blank=True)

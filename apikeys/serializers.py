@@ -27,6 +27,7 @@ def key(k, *, secret: str | None = None) -> dict:
         "replacedById": uid(k.replaced_by_id),
         "rateLimitPerMinute": k.rate_limit_per_minute,
         "allowedIps": list(k.allowed_ips) if k.allowed_ips else None,
+        "note": k.note,
     }
     if secret is not None:
         data["apiKey"] = secret

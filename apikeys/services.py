@@ -342,3 +342,39 @@ def delete_key(tenant, actor, key) -> None:
             metadata={"prefix": locked.prefix, "status": locked.display_status},
         )
         locked.delete()
+
+
+# Editable settings of a key: service keyword → JSON name (for the audit's `changes`).
+UPDATABLE = {
+    "name": "name",
+    "note": "note",
+    "rate_limit_per_minute": "rateLimitPerMinute",
+    "allowed_ips": "allowedIps",
+}
+
+
+def update_key(tenant, actor, key, **changes):
+    """Rename a key, or change its note, rate limit or IP allowlist (any key, any status: a
+    revoked key's note and name still tell people what it was). Audited as `api_key.updated`
+    with the names of the fields that changed."""
+    unknown = set(changes) - set(UPDATABLE)
+    if unknown:
+        raise TypeError(f"update_key() got unknown fields: {sorted(unknown)}")
+    if "allowed_ips" in changes:
+        changes["allowed_ips"] = changes["allowed_ips"] or None
+    with transaction.atomic():
+        locked = _lock(tenant, key)
+        changed = [f for f, v in changes.items() if getattr(locked, f) != v]
+        if not changed:
+            return locked
+        for field in changed:
+            setattr(locked, field, changes[field])
+        locked.save(update_fields=changed)
+        record(
+            tenant,
+            actor,
+            "api_key.updated",
+            target=locked,
+            metadata={"prefix": locked.prefix, "changes": [UPDATABLE[f] for f in changed]},
+        )
+    return locked

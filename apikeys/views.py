@@ -9,6 +9,7 @@ from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
+from agents import charts
 from apikeys import serializers, services
 from apikeys.forms import (
     DEFAULT_GRACE,
@@ -21,20 +22,30 @@ from apikeys.forms import (
     MintKeyForm,
     RevokeForm,
     RotateForm,
+    UpdateKeyForm,
     portal_scopes,
 )
 from apikeys.models import ApiKey
+from apikeys.search import key_search
 from apikeys.services import ADMIN_SCOPES
 from portal import once
 from portal.errors import ApiError, Invalid, NotFound
 from portal.pagination import paginate
 from portal.respond import respond, wants_fragment
-from portal.tenancy import get_or_404, tenant_view
+from portal.tenancy import api_only, get_or_404, tenant_view
 from portal.validation import parse_query, validate
 
 TEMPLATE = "apikeys/apikey_list.html"
 DETAIL_TEMPLATE = "apikeys/apikey_detail.html"
 STATUS_CHOICES = [*ApiKey.Status.values, "expired"]
+EVENTS_SHOWN = 20
+# JSON field → service keyword, for PATCH /api-keys/<id> and the key page's form.
+KEY_FIELDS = {
+    "name": "name",
+    "note": "note",
+    "rateLimitPerMinute": "rate_limit_per_minute",
+    "allowedIps": "allowed_ips",
+}
 
 
 def filtered_keys(tenant, filters):
@@ -57,6 +68,8 @@ def filtered_keys(tenant, filters):
         qs = qs.filter(kind=filters["kind"])
     if filters.get("agentId"):
         qs = qs.filter(agent_id=filters["agentId"])
+    if filters.get("q", "").strip():
+        qs = qs.filter(key_search(filters["q"]))
     return qs
 
 
@@ -147,30 +160,58 @@ def _get_key(tenant, key_id) -> ApiKey:
     return get_or_404(tenant.api_keys.select_related("agent"), pk=key_id)
 
 
-@tenant_view(scope="api_keys:read", write_scope="api_keys:write", methods=("GET", "DELETE"))
+def detail_context(request, tenant, key, **extra):
+    """The key page: its facts, the keys it replaced or was replaced by, 30 days of use and
+    its recent events (lifecycle, edits and rejected uses: every event that targets it)."""
+    summary = charts.key_usage(key)
+    return {
+        "key": key,
+        "now": timezone.now(),
+        "list_url": _list_url(tenant),
+        "grace_choices": GRACE_CHOICES,
+        "default_grace": DEFAULT_GRACE,
+        "related": tenant.api_keys.filter(
+            pk__in=[pk for pk in (key.rotated_from_id, key.replaced_by_id) if pk]
+        ),
+        "chart": charts.bar_chart(summary["daily"]),
+        "events": list(tenant.audit_events.filter(target_id=str(key.pk))[:EVENTS_SHOWN]),
+        "fragment": wants_fragment(request),
+        **extra,
+    }
+
+
+def _detail_page(request):
+    key = _get_key(request.tenant, request.resolver_match.kwargs["key_id"])
+    return DETAIL_TEMPLATE, detail_context(request, request.tenant, key)
+
+
+@tenant_view(
+    scope="api_keys:read",
+    write_scope="api_keys:write",
+    methods=("GET", "POST", "PATCH", "DELETE"),
+    page=_detail_page,
+)
 def api_key_detail(request, tenant, key_id):
-    """GET one key (the portal's key page); DELETE removes it (the key stops working)."""
+    """GET one key (the portal's key page); PATCH (or the page's form post) edits its name,
+    note, rate limit and allowlist; DELETE removes it (the key stops working)."""
+    api_only(request, "PATCH", "DELETE")
     key = _get_key(tenant, key_id)
     if request.method == "DELETE":
-        if not request.is_api:
-            raise NotFound()
         validate(EmptyForm, request)
         services.delete_key(tenant, request.actor, key)
         return respond(request, status=204)
+    if request.method in ("PATCH", "POST"):
+        data, form = validate(UpdateKeyForm, request)
+        changes = {kw: data[field] for field, kw in KEY_FIELDS.items() if field in form.provided}
+        key = services.update_key(tenant, request.actor, key, **changes)
+        if not request.is_api and not wants_fragment(request):
+            messages.success(request, f"Key “{key.name}” ({key.prefix}) saved.")
     return respond(
         request,
         f"{DETAIL_TEMPLATE}#key-detail",
-        lambda: {
-            "key": key,
-            "now": timezone.now(),
-            "list_url": _list_url(tenant),
-            "grace_choices": GRACE_CHOICES,
-            "default_grace": DEFAULT_GRACE,
-            "related": tenant.api_keys.filter(
-                pk__in=[pk for pk in (key.rotated_from_id, key.replaced_by_id) if pk]
-            ),
-        },
+        lambda: detail_context(request, tenant, key, saved=request.method == "POST"),
         json=lambda: serializers.key(key),
+        redirect=f"{_list_url(tenant)}/{key.pk}" if request.method == "POST" else None,
     )
 
 

@@ -135,6 +135,11 @@ def _parse_network(entry: str):
         return None
 
 
+def _key_in_url(value: str) -> bool:
+    # A key's prefix alone (a search, `?q=lmk_AbC`) is public; anything more may be a secret.
+    return keyformat.looks_like_key(value) and not keyformat.is_prefix_only(value)
+
+
 def get_credential(request) -> str | None:
     """The API key sent in `Authorization: Bearer|ApiKey` or `X-API-Key`, or None.
 
@@ -156,9 +161,7 @@ def get_credential(request) -> str | None:
     # Most requests have no query string: don't build a QueryDict just to find nothing in it.
     query_lists = request.GET.lists() if request.META.get("QUERY_STRING") else ()
     for values in query_lists:
-        if any(keyformat.looks_like_key(v) for v in values[1]) or keyformat.looks_like_key(
-            values[0]
-        ):
+        if any(_key_in_url(v) for v in values[1]) or keyformat.looks_like_key(values[0]):
             log.warning("refused an API key sent in the query string of %s", request.path)
             raise Unauthorized(
                 "API keys are never accepted in the URL query string; send them in a header."

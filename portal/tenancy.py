@@ -223,3 +223,10 @@ def get_or_404(queryset, **lookup):
     if obj is None:
         raise NotFound()
     return obj
+
+
+def api_only(request, *methods) -> None:
+    """PUT/PATCH/DELETE belong to the API; the portal posts forms instead, and the API doesn't."""
+    if request.method != "GET" and request.is_api != (request.method in methods):
+        allowed = ["GET", "HEAD", *methods] if request.is_api else ["GET", "HEAD", "POST"]
+        raise MethodNotAllowed(headers={"Allow": ", ".join(allowed)})

@@ -19,6 +19,7 @@ KEY_FIELDS = {
     "replacedById",
     "rateLimitPerMinute",
     "allowedIps",
+    "note",  # additive (issue 12): a free-text note to tell keys apart
 }
 AGENT_FIELDS = {
     "id",

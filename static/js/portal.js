@@ -129,8 +129,10 @@
       var end = Date.parse(el.getAttribute("datetime"));
       if (isNaN(end)) return;
       var left = Math.max(0, Math.round((end - now) / 1000));
-      var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), s = left % 60;
-      var text = left === 0 ? "expired" :
+      // Days and hours when a day or more is left, as portal/templatetags/times.py writes it.
+      var d = Math.floor(left / 86400), h = Math.floor((left % 86400) / 3600);
+      var m = Math.floor((left % 3600) / 60), s = left % 60;
+      var text = left === 0 ? "expired" : d ? d + "d " + h + "h left" :
         (h ? h + "h " : "") + (h || m ? m + "m " : "") + s + "s left";
       if (el.textContent !== text) el.textContent = text;
       el.classList.toggle("expired", left === 0);

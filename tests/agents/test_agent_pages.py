@@ -36,7 +36,7 @@ def test_agents_page_lists_agents_with_their_columns(admin_client, agent):
     assert "support-bot" in html and "AI assistant" in html
     assert 'class="status status-active">active<' in html
     assert "<code>support-agent</code>" in html
-    assert '<td class="live-keys">1</td>' in html
+    assert '<td data-label="Live keys" class="live-keys">1</td>' in html
     assert "Create an agent" in html
     # The nav links to the agents and roles pages now that they exist.
     assert f'href="{AGENTS}"' in html and f'href="{PORTAL}/roles"' in html
@@ -70,7 +70,7 @@ def test_live_key_count_leaves_out_revoked_and_expired_keys(admin_client, tenant
     old = services.mint_agent_key(tenant, SYSTEM, agent, name="fourth")[0]
     ApiKey.objects.filter(pk=old.pk).update(expires_at=timezone.now())
     html = admin_client.get(AGENTS).content.decode()
-    assert '<td class="live-keys">2</td>' in html
+    assert '<td data-label="Live keys" class="live-keys">2</td>' in html
 
 
 def test_agents_page_from_another_tenant_is_a_404(outsider_client, agent):

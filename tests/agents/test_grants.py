@@ -147,7 +147,7 @@ def test_grants_page_and_fragment(admin_client, agent, grant):
     assert is_fragment(fragment, "agent-access")
     html = fragment.content.decode()
     assert "write:refunds" in html and "ticket 42" in html
-    countdown = re.search(r'<time data-countdown datetime="([^"]+)"', html).group(1)
+    countdown = re.search(r'<time datetime="([^"]+)" title="[^"]+" data-countdown>', html)[1]
     assert countdown.endswith("Z")
     assert countdown == grant.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     one = admin_client.get(page_url(agent, f"/{grant.pk}"), headers={"HX-Request": "true"})

@@ -126,3 +126,12 @@ def test_looks_like_key_spots_keys_in_any_position():
     assert keyformat.looks_like_key(full)
     assert keyformat.looks_like_key("prefix-" + full)
     assert not keyformat.looks_like_key("active")
+
+
+def test_a_prefix_alone_is_no_key_but_a_key_is_never_a_prefix():
+    parsed = keyformat.generate("agent")
+    prefix = parsed.full[: len("sk_agent_live_") + keyformat.PUBLIC_ID_LEN]
+    assert keyformat.is_prefix_only(prefix) and keyformat.is_prefix_only("lmk_Ab")
+    assert not keyformat.is_prefix_only(parsed.full)
+    assert not keyformat.is_prefix_only(prefix + "x")
+    assert not keyformat.is_prefix_only("ci " + prefix)

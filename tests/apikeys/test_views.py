@@ -352,7 +352,7 @@ def test_rotating_with_htmx_shows_the_panel_and_both_rows(owner_client, key):
     new = ApiKey.objects.get(rotated_from=key)
     assert 'class="secret-panel"' in html
     assert rows(response) == [new.prefix, key.prefix]
-    assert re.search(r"status-deprecated\">deprecated</span>, expires at <time", html)
+    assert re.search(r"status-deprecated\">deprecated</span>, expires <time", html)
 
 
 @pytest.mark.parametrize("url", [API, ORGS])

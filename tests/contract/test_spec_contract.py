@@ -374,7 +374,7 @@ def test_unknown_api_path_is_404_in_error_shape(api):
     [
         ("put", "/admin/api-keys"),
         ("delete", "/admin/agents"),
-        ("patch", "/admin/api-keys/{key}"),
+        ("put", "/admin/api-keys/{key}"),  # PATCH edits a key (issue 12); PUT does not exist
         ("get", "/keys/verify"),
         ("post", "/agents/me"),
         ("get", "/agents/me/rotate"),

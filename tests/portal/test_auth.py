@@ -187,6 +187,16 @@ def test_a_key_in_the_query_string_is_refused(admin_key, param):
     assert response.status_code == 401
 
 
+def test_a_key_prefix_in_the_query_string_is_a_search_not_a_credential(admin_key):
+    prefix = admin_key[0].prefix
+    response = Client().get(API, {"q": prefix}, headers={"Authorization": f"Bearer {admin_key[1]}"})
+    assert response.status_code == 200
+    assert [k["id"] for k in response.json()["data"]] == [str(admin_key[0].pk)]
+    # One character of the secret more, and it is refused as a key in the URL.
+    response = Client().get(API, {"q": admin_key[1][: len(prefix) + 1]})
+    assert response.status_code == 401
+
+
 def test_rejections_log_the_prefix_but_never_the_secret(tenant, admin_key, caplog):
     forged = with_secret(admin_key[0], "y" * keyformat.SECRET_LEN)
     key, secret = mint_admin_key(tenant, name="gone")

@@ -68,9 +68,9 @@ def test_wrong_method_is_405_with_allow(api, admin_key, mount):
     assert body["message"]
     response = api.put(f"{mount}/admin/api-keys", {})
     assert set(response["Allow"].split(", ")) == {"GET", "HEAD", "POST"}
-    response = api.patch(f"{mount}/admin/api-keys/{admin_key[0].pk}", {})
+    response = api.put(f"{mount}/admin/api-keys/{admin_key[0].pk}", {})
     assert_error(response, 405, "method_not_allowed")
-    assert set(response["Allow"].split(", ")) == {"DELETE", "GET", "HEAD"}
+    assert {"DELETE", "GET", "HEAD", "PATCH"} <= set(response["Allow"].split(", "))
     response = api.get(f"{mount}/admin/api-keys/{admin_key[0].pk}/revoke")
     assert_error(response, 405, "method_not_allowed")
     assert response["Allow"] == "POST"

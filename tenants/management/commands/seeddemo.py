@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from tenants import services
+from tenants import demo, services
 from tenants.management.commands._common import LOGIN_URL, command_errors, operator
 from tenants.models import Membership, User
 
@@ -34,6 +34,12 @@ class Command(BaseCommand):
                 email=DEMO_OWNER,
                 role=Membership.Role.OWNER,
                 password=password,
+            )
+            seeded = demo.seed(tenant)
+        if seeded:
+            self.stdout.write(
+                "Seeded an example role, two agents, keys in every state, a grant and 30 days "
+                "of usage."
             )
         self.stdout.write(
             self.style.SUCCESS(f"Demo tenant {tenant.slug} ({tenant.name}) is ready. Log in:")
