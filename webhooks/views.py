@@ -132,22 +132,17 @@ def webhook_detail(request, tenant, hook_id):
         validate(EmptyForm, request)
         services.delete_webhook(tenant, request.actor, hook)
         return respond(request, status=204)
-    if request.method in ("PATCH", "POST"):
+    changed = request.method in ("PATCH", "POST")
+    if changed:
         hook = _update(request, tenant, hook)
         if not request.is_api:
             messages.success(request, "Webhook saved.")
-        return respond(
-            request,
-            f"{DETAIL_TEMPLATE}#detail",
-            lambda: detail_context(request, tenant, hook),
-            json=lambda: serializers.webhook(hook),
-            redirect=_detail_url(tenant, hook),
-        )
     return respond(
         request,
         f"{DETAIL_TEMPLATE}#detail",
         lambda: detail_context(request, tenant, hook),
         json=lambda: serializers.webhook(hook),
+        redirect=_detail_url(tenant, hook) if changed else None,
     )
 
 
