@@ -128,14 +128,16 @@
     document.querySelectorAll("[data-countdown]").forEach(function (el) {
       var end = Date.parse(el.getAttribute("datetime"));
       if (isNaN(end)) return;
-      var left = Math.max(0, Math.round((end - now) / 1000));
+      // Whole seconds, rounded down as the server writes them: a one-minute grant never
+      // reads "1m 0s" once it has started, and the last second reads "0s left".
+      var ms = end - now, left = Math.max(0, Math.floor(ms / 1000));
       // Days and hours when a day or more is left, as portal/templatetags/times.py writes it.
       var d = Math.floor(left / 86400), h = Math.floor((left % 86400) / 3600);
       var m = Math.floor((left % 3600) / 60), s = left % 60;
-      var text = left === 0 ? "expired" : d ? d + "d " + h + "h left" :
+      var text = ms <= 0 ? "expired" : d ? d + "d " + h + "h left" :
         (h ? h + "h " : "") + (h || m ? m + "m " : "") + s + "s left";
       if (el.textContent !== text) el.textContent = text;
-      el.classList.toggle("expired", left === 0);
+      el.classList.toggle("expired", ms <= 0);
     });
   }
   setInterval(tick, 1000);
