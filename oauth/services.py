@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from agents.services import permission_matches
@@ -20,7 +21,7 @@ from apikeys.models import ApiKey
 from audit.services import record
 from oauth import signing, tokens
 from oauth.errors import OAuthError, invalid_client, invalid_grant
-from oauth.models import AccessToken, RefreshToken, TokenFamily
+from oauth.models import AccessToken, RefreshToken, SigningKey, TokenFamily
 from portal import ratelimit
 from portal.auth import Actor, ip_permitted, key_problem, lookup_key
 from portal.errors import Forbidden, RateLimited
@@ -339,3 +340,34 @@ def register_client(tenant, actor, *, client_name, scope, grant_types, auth_meth
         "grant_types": grant_types,
         "token_endpoint_auth_method": auth_method,
     }
+
+
+# --- signing keys -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    created: SigningKey
+    retiring: list[tuple[str, dt.datetime]]  # (kid, retired_at) of the keys it replaces
+    deleted: list[str]  # kids of keys retired before now, removed with their private parts
+
+
+def rotate_signing_key(*, publish_for: int, token_seconds: int) -> Rotation:
+    """Staged rotation (SPEC §10): publish a new key now, sign with it `publish_for` seconds
+    from now, and retire every key it replaces once the last token they can still sign has
+    expired: `token_seconds` after the switch, plus the `signing.TTL` a process may go on
+    signing with a key set it loaded before the switch. Keys already retired are deleted."""
+    now = timezone.now()
+    starts = now + dt.timedelta(seconds=publish_for)
+    retires = starts + dt.timedelta(seconds=signing.TTL + token_seconds)
+    with transaction.atomic():
+        deleted = list(SigningKey.objects.filter(retired_at__lte=now).values_list("kid", flat=True))
+        SigningKey.objects.filter(kid__in=deleted).delete()
+        replaced = SigningKey.objects.select_for_update().filter(
+            Q(retired_at__isnull=True) | Q(retired_at__gt=retires)
+        )
+        retiring = [(kid, retires) for kid in replaced.values_list("kid", flat=True)]
+        replaced.update(retired_at=retires)
+        created = signing.create_key(signs_from=starts)
+    signing.reset()
+    return Rotation(created=created, retiring=retiring, deleted=deleted)

@@ -7,6 +7,12 @@ memory makes one early reload (at most once per `RELOAD_FLOOR` seconds), so a ke
 process just created is found at once. The first key is created lazily: two processes racing to
 create it each publish one; both stay in the JWKS and every process then signs with the same,
 newest one.
+
+Rotation is staged (`oauth.services.rotate_signing_key`, `manage.py rotatesigningkey`): the new
+key is published at once but signs only from `signs_from`, once every JWKS cache (ours for `TTL`,
+resource servers' for the document's max-age) has seen it; the keys it replaces sign until then
+and stay published until every token they signed has expired (`retired_at`), after which the
+next rotation deletes their rows.
 """
 
 import threading
@@ -25,6 +31,8 @@ from joserfc.jwk import KeySet, RSAKey
 from oauth.models import SigningKey
 
 TTL = 60
+# How long resource servers may cache the JWKS document (its Cache-Control max-age).
+JWKS_MAX_AGE = 300
 RELOAD_FLOOR = 5
 ALGORITHM = "RS256"
 PUBLIC_PARAMS = ("kty", "n", "e")
@@ -114,19 +122,22 @@ def reset() -> None:
     _private.clear()
 
 
+def _signers(keys, now) -> list[Loaded]:
+    """Keys allowed to sign at `now`: started, and not retired (a key being replaced keeps
+    signing until its successor starts; it is retired well after that)."""
+    return [k for k in keys if k.signs_from <= now and (k.retired_at is None or k.retired_at > now)]
+
+
 def signing_key() -> Loaded:
     """The newest key that signs now, creating the first one if there is none."""
     now = timezone.now()
-    keys = _load()
-    live = [k for k in keys if k.signs_from <= now and k.retired_at is None]
+    live = _signers(_load(), now)
     if not live:
-        keys = _load(force=True)
-        live = [k for k in keys if k.signs_from <= now and k.retired_at is None]
+        live = _signers(_load(force=True), now)
     if not live:
         create_key()
         now = timezone.now()
-        keys = _load(force=True)
-        live = [k for k in keys if k.signs_from <= now and k.retired_at is None]
+        live = _signers(_load(force=True), now)
     return max(live, key=lambda k: (k.signs_from, k.kid))
 
 

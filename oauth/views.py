@@ -26,7 +26,6 @@ from portal.tenancy import scope_allows, tenant_view
 from portal.validation import clean_name, has_unstorable_text, read_body, validate
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
-JWKS_MAX_AGE = 300
 PERMISSION_PATTERN = re.compile(PERMISSION_RE)
 
 
@@ -142,7 +141,7 @@ def _well_known(request, tenant, body):
     if not SLUG_RE.match(tenant):
         raise NotFound()
     response = JsonResponse(body())
-    response["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
+    response["Cache-Control"] = f"public, max-age={signing.JWKS_MAX_AGE}"
     return response
 
 
