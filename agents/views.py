@@ -3,7 +3,6 @@
 The agent runtime API (`/agents/me...`) is at the end: agent keys only.
 """
 
-from django.contrib import messages
 from django.db.models import Prefetch, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -29,10 +28,11 @@ from apikeys.forms import DEFAULT_GRACE, GRACE_CHOICES, EmptyForm, RevokeForm, R
 from apikeys.models import ApiKey
 from apikeys.search import key_search
 from apikeys.serializers import key as key_json
+from oauth import services as oauth_services
 from portal import once
 from portal.errors import NotFound
 from portal.pagination import paginate
-from portal.respond import respond
+from portal.respond import notify, respond
 from portal.tenancy import api_only as _api_only
 from portal.tenancy import get_or_404, tenant_view
 from portal.validation import parse_query, validate
@@ -61,12 +61,6 @@ def agent_changes(data: dict, provided) -> dict:
     if {"expiresAt", "expiresIn"} & set(provided):
         changes["expires_at"] = data["expires_at"]
     return changes
-
-
-def _notify(request, text: str) -> None:
-    """A flash message after a portal form post: on the next page, or beside the fragment."""
-    if not request.is_api:
-        messages.success(request, text)
 
 
 # --- querysets ----------------------------------------------------------------------------
@@ -163,6 +157,7 @@ def detail_context(request, tenant, agent_id, *, agent=None, **extra):
         "usage": summary,
         "chart": charts.bar_chart(summary["daily"]),
         "events": recent_events(tenant, agent, keys, grants),
+        "oauth": oauth_services.client_summary(tenant, agent),
         **_choices(),
         **extra,
     }
@@ -177,7 +172,7 @@ def _list_page(request):
     return LIST, list_context(request, request.tenant)
 
 
-def _detail_page(request):
+def detail_page(request):
     return DETAIL, detail_context(
         request, request.tenant, request.resolver_match.kwargs["agent_id"]
     )
@@ -225,7 +220,7 @@ def agent_list(request, tenant):
     scope="agents:read",
     write_scope="agents:write",
     methods=("GET", "POST", "PUT", "PATCH", "DELETE"),
-    page=_detail_page,
+    page=detail_page,
 )
 def agent_detail(request, tenant, agent_id):
     """GET the agent; PUT/PATCH (or a portal form post) update it; DELETE removes it."""
@@ -241,7 +236,7 @@ def agent_detail(request, tenant, agent_id):
         agent = services.update_agent(
             tenant, request.actor, agent, **agent_changes(data, form.provided)
         )
-        _notify(request, f"Agent “{agent.name}” saved.")
+        notify(request, f"Agent “{agent.name}” saved.")
     return respond(
         request,
         f"{DETAIL}#agent-summary",
@@ -251,7 +246,7 @@ def agent_detail(request, tenant, agent_id):
     )
 
 
-@tenant_view(scope="agents:write", methods=("POST",), page=_detail_page)
+@tenant_view(scope="agents:write", methods=("POST",), page=detail_page)
 def agent_action(request, tenant, agent_id, action):
     """POST .../activate|deactivate (portal and API), .../delete (portal form)."""
     if action not in ("activate", "deactivate", "delete") or (
@@ -263,7 +258,7 @@ def agent_action(request, tenant, agent_id, action):
         _, form = validate(PortalDeleteAgentForm, request)
         form.check_confirmation(agent.name)
         services.delete_agent(tenant, request.actor, agent)
-        _notify(request, f"Agent “{agent.name}” and its keys deleted.")
+        notify(request, f"Agent “{agent.name}” and its keys deleted.")
         return respond(
             request,
             f"{LIST}#agent-table",
@@ -273,7 +268,7 @@ def agent_action(request, tenant, agent_id, action):
         )
     validate(EmptyForm, request)
     agent = services.set_agent_active(tenant, request.actor, agent, action == "activate")
-    _notify(request, f"Agent “{agent.name}” {action}d.")
+    notify(request, f"Agent “{agent.name}” {action}d.")
     return respond(
         request,
         f"{DETAIL}#agent-summary",
@@ -298,7 +293,7 @@ def _minted(request, tenant, agent, key, secret, **extra):
     )
 
 
-@tenant_view(scope="agents:write", methods=("POST",), page=_detail_page)
+@tenant_view(scope="agents:write", methods=("POST",), page=detail_page)
 def agent_rotate_key(request, tenant, agent_id):
     """Replace one key (keyId) or every live key of the agent by one new key."""
     agent = get_agent(tenant, agent_id)
@@ -316,7 +311,7 @@ def agent_rotate_key(request, tenant, agent_id):
     return _minted(request, tenant, agent, key, secret, rotated=key.rotated_from)
 
 
-@tenant_view(scope="agents:read", write_scope="agents:write", page=_detail_page)
+@tenant_view(scope="agents:read", write_scope="agents:write", page=detail_page)
 def agent_keys(request, tenant, agent_id):
     """GET: the agent's keys. POST: mint another key for it."""
     agent = get_agent(tenant, agent_id)
@@ -350,7 +345,7 @@ KEY_ACTIONS = {
 }
 
 
-@tenant_view(scope="agents:write", methods=("POST",), page=_detail_page)
+@tenant_view(scope="agents:write", methods=("POST",), page=detail_page)
 def agent_key_action(request, tenant, agent_id, key_id, action):
     """POST .../keys/<key_id>/rotate|deprecate|activate|revoke|delete on one of the agent's keys,
     through the same key services as the API keys page."""
@@ -370,7 +365,7 @@ def agent_key_action(request, tenant, agent_id, key_id, action):
         key = key_services.revoke_key(tenant, request.actor, key, reason=data["reason"] or "")
     else:
         key = getattr(key_services, f"{action}_key")(tenant, request.actor, key)
-    _notify(request, f"Key {key.prefix} {action}d.")
+    notify(request, f"Key {key.prefix} {action}d.")
     return respond(
         request,
         f"{DETAIL}#agent-keys",
@@ -384,7 +379,7 @@ def agent_key_action(request, tenant, agent_id, key_id, action):
 # --- grants -------------------------------------------------------------------------------
 
 
-@tenant_view(scope="agents:read", write_scope="agents:write", page=_detail_page)
+@tenant_view(scope="agents:read", write_scope="agents:write", page=detail_page)
 def agent_grants(request, tenant, agent_id):
     """GET: the agent's grants (expired ones flagged). POST: a just-in-time grant."""
     agent = get_agent(tenant, agent_id)
@@ -398,7 +393,7 @@ def agent_grants(request, tenant, agent_id):
             expires_at=data["expires_at"],
             reason=data["reason"] or "",
         )
-        _notify(request, f"Granted {grant.permission} to “{agent.name}”.")
+        notify(request, f"Granted {grant.permission} to “{agent.name}”.")
         return respond(
             request,
             f"{DETAIL}#agent-access",
@@ -419,7 +414,7 @@ def agent_grants(request, tenant, agent_id):
     scope="agents:read",
     write_scope="agents:write",
     methods=("GET", "DELETE"),
-    page=_detail_page,
+    page=detail_page,
 )
 def agent_grant(request, tenant, agent_id, grant_id):
     """GET one grant; DELETE (API) revokes it."""
@@ -427,7 +422,7 @@ def agent_grant(request, tenant, agent_id, grant_id):
     return _grant_response(request, tenant, agent_id, grant_id)
 
 
-@tenant_view(scope="agents:write", methods=("POST",), page=_detail_page)
+@tenant_view(scope="agents:write", methods=("POST",), page=detail_page)
 def agent_grant_revoke(request, tenant, agent_id, grant_id):
     """POST .../grants/<gid>/revoke: the portal's form for revoking a grant."""
     return _grant_response(request, tenant, agent_id, grant_id)
@@ -439,7 +434,7 @@ def _grant_response(request, tenant, agent_id, grant_id):
     if request.method != "GET":
         validate(EmptyForm, request)
         services.revoke_grant(tenant, request.actor, grant)
-        _notify(request, f"Grant of {grant.permission} revoked.")
+        notify(request, f"Grant of {grant.permission} revoked.")
     return respond(
         request,
         f"{DETAIL}#agent-access",
@@ -465,7 +460,7 @@ def role_list(request, tenant):
             slug=data["slug"],
             permissions=data["permissions"],
         )
-        _notify(request, f"Role “{role.slug}” created.")
+        notify(request, f"Role “{role.slug}” created.")
         return respond(
             request,
             f"{ROLES}#role-area",
@@ -487,7 +482,7 @@ def _delete_role(request, tenant, role):
     services.delete_role(
         tenant, request.actor, role, force=request.GET.get("force", "").lower() == "true"
     )
-    _notify(request, f"Role “{role.slug}” deleted.")
+    notify(request, f"Role “{role.slug}” deleted.")
     return respond(
         request,
         f"{ROLES}#role-area",
@@ -515,7 +510,7 @@ def role_detail(request, tenant, slug):
         role = services.update_role(
             tenant, request.actor, role, **{f: data[f] for f in form.provided}
         )
-        _notify(request, f"Role “{role.slug}” saved.")
+        notify(request, f"Role “{role.slug}” saved.")
     return respond(
         request,
         f"{ROLES}#role-area",

@@ -298,6 +298,28 @@ def revoke_token(tenant_slug: str, raw, client: KeyRow) -> None:
             )
 
 
+def client_summary(tenant, agent) -> dict:
+    """What the agent page's "OAuth client" panel shows; one query (live access tokens)."""
+    live = AccessToken.objects.filter(
+        family__tenant=tenant,
+        family__agent=agent,
+        family__revoked_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    ).count()
+    return {
+        "client_id": str(agent.pk),
+        "token_url": f"{tokens.issuer(tenant.slug)}/oauth/token",
+        "lifetime": settings.OAUTH_ACCESS_TOKEN_SECONDS,
+        "live_tokens": live,
+    }
+
+
+def tokens_issued_since(tenant, since) -> int:
+    """Access tokens the tenant's agents were issued from `since` on (the overview's count)."""
+    return AccessToken.objects.filter(family__tenant=tenant, issued_at__gte=since).count()
+
+
 def revoke_agent_tokens(tenant, actor, agent) -> int:
     """Every token of `agent` stops working now; returns how many grants were open."""
     with transaction.atomic():

@@ -25,6 +25,15 @@ api_patterns = [
     ),
 ]
 
+# The agent page's "Revoke all tokens" (before the agents app's `agents/<id>/<action>`).
+portal_patterns = [
+    path(
+        "agents/<str:agent_id>/revoke-tokens",
+        views.revoke_agent_tokens,
+        name="agent-revoke-tokens",
+    ),
+]
+
 root_patterns = [
     path(
         ".well-known/oauth-authorization-server/t/<str:tenant>/api/v1",

@@ -12,8 +12,11 @@ from urllib.parse import unquote_plus
 
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, JsonResponse
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
+from agents import views as agent_pages
 from agents.models import PERMISSION_RE
 from apikeys.forms import EmptyForm
 from apikeys.models import ApiKey
@@ -21,7 +24,7 @@ from oauth import services, signing, tokens
 from oauth.errors import OAuthError, invalid_client, invalid_request
 from portal.auth import authenticate_key, client_ip, get_credential
 from portal.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
-from portal.respond import respond
+from portal.respond import notify, respond
 from portal.tenancy import scope_allows, tenant_view
 from portal.validation import clean_name, has_unstorable_text, read_body, validate
 
@@ -226,15 +229,21 @@ def revoke(request, tenant):
     return response
 
 
-@tenant_view(scope="agents:write", methods=("POST",))
+@tenant_view(scope="agents:write", methods=("POST",), page=agent_pages.detail_page)
 def revoke_agent_tokens(request, tenant, agent_id):
-    """Every access and refresh token of the agent stops working now."""
-    from agents.views import get_agent
-
-    agent = get_agent(tenant, agent_id)
+    """Every access and refresh token of the agent stops working now (API, and the portal's
+    "Revoke all tokens" on the agent page)."""
+    agent = agent_pages.get_agent(tenant, agent_id)
     validate(EmptyForm, request)
     count = services.revoke_agent_tokens(tenant, request.actor, agent)
-    return respond(request, json={"agentId": str(agent.pk), "revokedGrants": count})
+    notify(request, f"Every token of “{agent.name}” revoked ({count} grant{pluralize(count)}).")
+    return respond(
+        request,
+        f"{agent_pages.DETAIL}#agent-oauth",
+        lambda: agent_pages.detail_context(request, tenant, agent.pk),
+        json={"agentId": str(agent.pk), "revokedGrants": count},
+        redirect=reverse("portal:agent", kwargs={"tenant": tenant.slug, "agent_id": agent.pk}),
+    )
 
 
 def _registration(params) -> dict:

@@ -9,6 +9,7 @@ import json
 import logging
 from functools import lru_cache
 
+from django.contrib import messages
 from django.contrib.messages import get_messages
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
@@ -69,6 +70,12 @@ def respond(
     for name, value in (headers or {}).items():
         response[name] = value
     return response
+
+
+def notify(request, text: str) -> None:
+    """A flash message after a portal form post: on the next page, or beside the fragment."""
+    if not request.is_api:
+        messages.success(request, text)
 
 
 def _flash_out_of_band(request) -> str:

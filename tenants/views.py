@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apikeys.forms import EmptyForm
 from apikeys.models import ApiKey
+from oauth import services as oauth_services
 from portal.errors import ApiError, NotFound
 from portal.respond import respond
 from portal.tenancy import get_or_404, tenant_view
@@ -126,6 +127,9 @@ def overview_context(tenant) -> dict:
             "deprecated_keys": key_counts["deprecated"],
             "roles": tenant.roles.count(),
             "members": tenant.memberships.count(),
+            "tokens_today": oauth_services.tokens_issued_since(
+                tenant, now.replace(hour=0, minute=0, second=0, microsecond=0)
+            ),
         },
         "expiring_keys": list(
             keys.exclude(status=ApiKey.Status.REVOKED)

@@ -87,3 +87,13 @@ def when(value, style: str = ""):
         utc_text(value),
         relative(value, now),
     )
+
+
+@register.filter
+def duration(seconds) -> str:
+    """A length of time in its largest whole unit: 3600 → "1 hour", 900 → "15 minutes"."""
+    seconds = int(seconds)
+    for size, unit in ((DAY, "day"), (HOUR, "hour"), (MINUTE, "minute")):
+        if seconds >= size and seconds % size == 0:
+            return _plural(seconds // size, unit)
+    return _plural(seconds, "second")

@@ -100,6 +100,41 @@ def test_add_a_one_minute_grant_and_see_its_countdown(admin_page, made):
     assert page.js_errors == []
 
 
+def test_copy_the_token_curl_line_and_revoke_every_token(admin_page, made, settings):
+    from django.test import Client
+
+    page = admin_page
+    agent, _, secret = made
+    token = (
+        Client()
+        .post(
+            "/t/acme-corp/api/v1/oauth/token",
+            {
+                "grant_type": "client_credentials",
+                "client_id": str(agent.pk),
+                "client_secret": secret,
+            },
+            content_type="application/json",
+        )
+        .json()["access_token"]
+    )
+    page.goto(f"{AGENTS}/{agent.pk}")
+    panel = page.locator("#agent-oauth")
+    expect(panel.locator("#oauth-live-tokens")).to_have_text("1")
+    panel.get_by_role("button", name="Copy").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith(f'curl -s -u "{agent.pk}:$TESSERA_KEY" ')
+    assert copied.endswith(f"{settings.PUBLIC_URL}/t/acme-corp/api/v1/oauth/token")
+
+    panel.get_by_text("Revoke all tokens…").click()
+    page.get_by_role("button", name="Revoke all tokens of support-bot").click()
+    expect(page.locator("#flash")).to_contain_text("Every token of “support-bot” revoked")
+    expect(page.locator("#oauth-live-tokens")).to_have_text("0")
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert Client().get("/t/acme-corp/api/v1/agents/me", headers=bearer).status_code == 401
+    assert page.js_errors == []
+
+
 def test_deactivate_the_agent_and_see_its_status_change(admin_page, made):
     page = admin_page
     agent, _, secret = made

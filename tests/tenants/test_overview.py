@@ -55,6 +55,7 @@ def test_overview_counts_agents_active_keys_roles_and_members(viewer_client, ten
         "deprecated_keys": 1,
         "roles": 1,
         "members": 2,
+        "tokens_today": 0,
     }
     assert '<div class="stat">2</div><a href="/t/acme-corp/portal/agents">Agents</a>' in html
 
