@@ -290,6 +290,7 @@ def _minted(request, tenant, agent, key, secret, **extra):
         json=lambda: key_json(key, secret=secret),
         status=201,
         secret=True,
+        redirect=_url("agent", tenant, agent_id=agent.pk),
     )
 
 

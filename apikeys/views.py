@@ -147,6 +147,7 @@ def api_key_list(request, tenant):
             json=lambda: serializers.key(key, secret=secret),
             status=201,
             secret=True,
+            redirect=_list_url(tenant),
         )
     return respond(
         request,
@@ -247,6 +248,8 @@ def api_key_action(request, tenant, key_id, action):
         raise NotFound()
     key = _get_key(tenant, key_id)
     data, _ = validate(ACTIONS[action], request)
+    query = request.GET.urlencode()
+    back = _list_url(tenant) + (f"?{query}" if query else "")
     if action == "rotate":
         with once.claimed(request):
             new_key, secret = services.rotate_key(
@@ -261,17 +264,17 @@ def api_key_action(request, tenant, key_id, action):
             json=lambda: serializers.key(new_key, secret=secret),
             status=201,
             secret=True,
+            redirect=back,
         )
     key = apply_action(tenant, request.actor, key, action, data)
     if not request.is_api:
         messages.success(request, f"Key “{key.name}” ({key.prefix}) {DONE[action]}.")
-    query = request.GET.urlencode()
     return respond(
         request,
         f"{TEMPLATE}#key-table",
         lambda: page_context(request, tenant),
         json=lambda: serializers.key(key),
-        redirect=_list_url(tenant) + (f"?{query}" if query else ""),
+        redirect=back,
     )
 
 

@@ -45,7 +45,9 @@ def respond(
     """Render the result of a view. `context` and `json` may be callables, built only if used.
 
     `secret=True` marks a response that carries a key: `Cache-Control: no-store`, and never a
-    redirect (the key lives only in this response's body).
+    redirect (the key lives only in this response's body). A `redirect` given with it is where
+    the address bar is moved instead (`replace_url`, read by portal.js), so a reload or a
+    bookmark fetches that page, not the form's action.
     """
     if request.is_api:
         if status == 204:
@@ -57,6 +59,8 @@ def respond(
         response = HttpResponseRedirect(redirect, status=303)
     else:
         ctx = _resolve(context) or {}
+        if secret and redirect:
+            ctx = {**ctx, "replace_url": redirect}
         fragment = wants_fragment(request)
         name = template if fragment else template.split("#", 1)[0]
         html_status = status if status != 204 else 200

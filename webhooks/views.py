@@ -165,6 +165,7 @@ def webhook_action(request, tenant, hook_id, action):
             lambda: detail_context(request, tenant, hook, secret=secret),
             json=lambda: serializers.webhook(hook, secret=secret),
             secret=True,
+            redirect=_detail_url(tenant, hook),
         )
     if action == "test":
         validate(EmptyForm, request)

@@ -111,6 +111,13 @@
   });
   document.addEventListener("DOMContentLoaded", focusFreshPanel);
 
+  // A page that shows a new key answers a form post and cannot redirect (the key lives only in
+  // its body); it names the page to reload instead, and the address bar moves there.
+  document.addEventListener("DOMContentLoaded", function () {
+    var url = document.body.dataset.replaceUrl;
+    if (url) history.replaceState(null, "", url);
+  });
+
   document.addEventListener("DOMContentLoaded", guardSecrets);
   document.addEventListener("htmx:afterSwap", guardSecrets);
 

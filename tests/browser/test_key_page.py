@@ -2,6 +2,7 @@
 relative to now with the exact time (and their own time zone) on hover, and searches the keys."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.utils import timezone
@@ -71,4 +72,26 @@ def test_search_the_keys_table_as_you_type(tokyo_page, tenant):
     expect(page.locator("#key-table tbody tr")).to_have_count(1)
     expect(page.locator("#key-table")).to_contain_text("billing")
     assert "q=bill" in page.url
+    assert page.js_errors == []
+
+
+def test_rotate_on_the_key_page_leaves_the_address_at_the_keys_list(tokyo_page, tenant):
+    """The page that shows the new key answers a form post and cannot redirect (the key lives
+    only in its body), but the address bar moves to the keys list: a reload shows the list, with
+    no key and no second rotation."""
+    page = tokyo_page
+    key, _ = mint_admin_key(tenant, name="ci")
+    page.goto(f"{KEYS}/{key.pk}")
+    page.get_by_text("Rotate…").click()
+    page.get_by_role("button", name="Rotate key").click()
+    shown = page.locator("#minted input[readonly]")
+    expect(shown).to_have_value(re.compile(r"^lmk_"))
+    assert page.url.endswith(KEYS), page.url
+    assert ApiKey.objects.filter(tenant=tenant).count() == 2
+
+    page.reload()
+    assert page.url.endswith(KEYS), page.url
+    expect(page.get_by_role("link", name="ci", exact=True)).to_have_count(2)
+    expect(page.locator("#minted input[readonly]")).to_have_count(0)
+    assert ApiKey.objects.filter(tenant=tenant).count() == 2
     assert page.js_errors == []

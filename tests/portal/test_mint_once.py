@@ -90,3 +90,29 @@ def test_the_json_api_needs_no_nonce(api, tenant):
     assert api.post(url, {"name": "one"}).status_code == 201
     assert api.post(url, {"name": "one"}).status_code == 201  # no nonce, no check
     assert api.post(url, {"name": "two", "nonce": "x"}).status_code == 400  # SPEC's fields only
+
+
+def replace_url(html: str) -> str | None:
+    found = re.search(r'<body[^>]* data-replace-url="([^"]+)"', html)
+    return found and found.group(1)
+
+
+def test_a_page_showing_a_new_key_names_the_page_to_reload(owner_client, admin_client, tenant):
+    """It answers a post and cannot redirect (the key is only in its body); portal.js moves the
+    address bar to this URL, so a reload is a GET of the list, not the post again."""
+    key = ApiKey.objects.get(tenant=tenant, pk=_mint(owner_client))
+    rotated = owner_client.post(f"{KEYS}/{key.pk}/rotate?q=ci", {"gracePeriod": "0"})
+    assert rotated.status_code == 201 and replace_url(rotated.content.decode()) == f"{KEYS}?q=ci"
+    minted = owner_client.post(KEYS, {"name": "other"})
+    assert replace_url(minted.content.decode()) == KEYS
+    agent = make_agent(tenant, name="bot")[0]
+    base = f"{PORTAL}/agents/{agent.pk}"
+    for answer in (
+        admin_client.post(f"{base}/keys", {"name": "second"}),
+        admin_client.post(f"{base}/rotate-key", {"gracePeriod": "0", "confirm": "bot"}),
+    ):
+        assert answer.status_code == 201 and replace_url(answer.content.decode()) == base
+    # An ordinary page, and an HTMX fragment (the address bar stays), name none.
+    assert replace_url(owner_client.get(KEYS).content.decode()) is None
+    fragment = owner_client.post(KEYS, {"name": "third"}, headers=HTMX).content.decode()
+    assert "data-replace-url" not in fragment
