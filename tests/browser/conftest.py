@@ -26,6 +26,7 @@ CHROMIUM_FLAGS = [
     "--disable-quic",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def _chromium_path():
@@ -82,6 +83,11 @@ def log_in(page, email, password=PASSWORD):
     page.wait_for_load_state("networkidle")
 
 
-def screenshot(page, name):
+def screenshot(page, name, *, readme=False):
+    """Into test-artifacts/; a README picture (`readme=True`) is also copied to docs/screenshots/
+    when UPDATE_SCREENSHOTS is set, so an ordinary run leaves the tree clean."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    if readme and os.environ.get("UPDATE_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ARTIFACTS / f"{name}.png", SCREENSHOTS / f"{name}.png")

@@ -180,5 +180,5 @@ def test_usage_chart_renders_as_svg_bars(admin_page, tenant, made):
     assert tallest == (today - dt.timedelta(days=1)).isoformat()
     assert chart.bounding_box()["height"] > 50
     expect(page.locator("#agent-activity")).to_contain_text("63 requests in the last 30 days")
-    screenshot(page, "agent-page")
+    screenshot(page, "agent-page", readme=True)
     assert page.js_errors == []

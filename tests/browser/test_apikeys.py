@@ -3,10 +3,7 @@ period, revoke after confirming, filter the table; a viewer sees no actions; and
 flows work with JavaScript switched off."""
 
 import datetime as dt
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -16,13 +13,12 @@ from agents.models import Agent
 from apikeys import services
 from apikeys.models import ApiKey
 from portal.auth import Actor
-from tests.browser.conftest import ARTIFACTS, log_in, screenshot
+from tests.browser.conftest import log_in, screenshot
 from tests.conftest import PASSWORD, make_member
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 KEYS = "/t/acme-corp/portal/settings/api-keys"
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "api-keys.png"
 
 
 @pytest.fixture
@@ -199,11 +195,7 @@ def test_screenshot_of_the_keys_page(owner_page, tenant):
     row(page, nightly).get_by_label("Keep the old key working for").select_option(label="24 hours")
     row(page, nightly).get_by_role("button", name="Rotate key").click()
     expect(page.locator(".secret-panel")).to_be_visible()
-    screenshot(page, "api-keys")
-    if os.environ.get("UPDATE_SCREENSHOTS"):
-        # The README's picture: refreshed on request, so a test run leaves the tree clean.
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ARTIFACTS / "api-keys.png", SCREENSHOT)
+    screenshot(page, "api-keys", readme=True)
     assert page.js_errors == []
 
 
