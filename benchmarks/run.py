@@ -8,12 +8,15 @@ For each database (SQLite file, and PostgreSQL at `--pg-url` when it answers):
    the table grown to `--keys` (100,000), bare and V1–V6 in interleaved rounds, and the SQL
    queries of one steady-state request of each;
 3. served: gunicorn with 2 sync workers on 127.0.0.1 and a load generator at 16 connections
-   (wrk when installed, else a bounded Python one) against the bare view and V6, interleaved.
+   (wrk when installed, else a bounded Python one) against the bare view, V6 (/keys/verify),
+   T1 (an OAuth client-credentials token request), T2 (/agents/me with an access token) and K2
+   (/agents/me with the key that minted it), interleaved.
 
 Prints a table and writes every figure to `benchmarks/results/latest.json`.
 """
 
 import argparse
+import base64
 import datetime as dt
 import json
 import os
@@ -37,6 +40,13 @@ TARGETS = {
     "V5": ("<=", 1.1, "≤ 1.1, 0 queries"),
     "scale": ("<=", 1.1, "≤ 1.1"),
     "served_pg": (">=", 0.6, "≥ 0.6 on PostgreSQL (stretch 0.8)"),
+}
+SERVED_LABELS = {
+    "bare": "bare JSON view",
+    "V6": "V6 POST /keys/verify",
+    "T1": "T1 POST /oauth/token (client credentials, Basic)",
+    "T2": "T2 GET /agents/me with an access token",
+    "K2": "K2 GET /agents/me with the key that minted it",
 }
 QUERY_TARGETS = {"V1": 1, "V2": 1, "V3": 1, "V4": 1, "V5": 0, "V6": 1}
 
@@ -234,8 +244,23 @@ def served(db_url: str, keys: dict, args) -> dict:
             "POST", f"{base}/keys/verify", {**auth, "Content-Type": "application/json"}, body
         ),
     }
+    basic = base64.b64encode(f"{keys['oauth_client']}:{keys['oauth_secret']}".encode()).decode()
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    targets["T1"] = load.Target(
+        "POST",
+        f"{base}/oauth/token",
+        {"Authorization": f"Basic {basic}", **form},
+        "grant_type=client_credentials",
+    )
     server = Gunicorn(db_url)
     try:
+        token = _access_token(server.url + targets["T1"].path, targets["T1"])
+        targets["T2"] = load.Target(
+            "GET", f"{base}/agents/me", {"Authorization": f"Bearer {token}"}, None
+        )
+        targets["K2"] = load.Target(
+            "GET", f"{base}/agents/me", {"Authorization": f"Bearer {keys['oauth_secret']}"}, None
+        )
         for target in targets.values():
             check = load.run(server.url, target, connections=16, seconds=1)
             if check["errors"]:
@@ -257,10 +282,29 @@ def served(db_url: str, keys: dict, args) -> dict:
             "errors": sum(r["errors"] for r in results),
             "rounds_rps": [round(r["rps"], 1) for r in results],
         }
-    ratios = [v6["rps"] / bare["rps"] for v6, bare in zip(runs["V6"], runs["bare"], strict=True)]
-    out["ratio"] = round(statistics.median(ratios), 3)
+    ratios = {
+        name: round(
+            statistics.median(
+                r["rps"] / bare["rps"] for r, bare in zip(runs[name], runs["bare"], strict=True)
+            ),
+            3,
+        )
+        for name in runs
+        if name != "bare"
+    }
+    out["ratio"] = ratios["V6"]
+    out["ratios"] = ratios
     out["generator"] = load.generator_name()
     return out
+
+
+def _access_token(url: str, target) -> str:
+    """One client-credentials request, for T2's bearer token."""
+    request = urllib.request.Request(  # noqa: S310 (loopback)
+        url, data=target.body.encode(), headers=target.headers, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        return json.loads(response.read())["access_token"]
 
 
 def machine(pg_version: str | None) -> dict:
@@ -396,19 +440,27 @@ def report(result: dict) -> str:
             f"Served (gunicorn, 2 sync workers, 127.0.0.1; {gen}, 16 connections, "
             f"{cfg['served_rounds']} interleaved rounds × {cfg['duration']} s)",
             "",
-            "| database | bare req/s | p50 ms | p99 ms | V6 req/s | p50 ms | p99 ms | V6/bare |",
-            "|---|---|---|---|---|---|---|---|",
+            "| database | endpoint | req/s | p50 ms | p99 ms | ÷ bare req/s |",
+            "|---|---|---|---|---|---|",
         ]
         for db in dbs:
             s = result["databases"][db].get("served")
             if not s:
                 continue
-            b, v = s["bare"], s["V6"]
-            mark = f" ({verdict(s['ratio'], 'served_pg')})" if db == "postgresql" else ""
-            lines.append(
-                f"| {db} | {b['rps']:.0f} | {b['p50_ms']:.1f} | {b['p99_ms']:.1f} | "
-                f"{v['rps']:.0f} | {v['p50_ms']:.1f} | {v['p99_ms']:.1f} | {s['ratio']:.2f}{mark} |"
-            )
+            for name, label in SERVED_LABELS.items():
+                if name not in s:
+                    continue
+                r = s[name]
+                ratio = s.get("ratios", {}).get(name, 1.0)
+                mark = (
+                    f" ({verdict(ratio, 'served_pg')})"
+                    if name == "V6" and db == "postgresql"
+                    else ""
+                )
+                lines.append(
+                    f"| {db} | {label} | {r['rps']:.0f} | {r['p50_ms']:.1f} | "
+                    f"{r['p99_ms']:.1f} | {ratio:.2f}{mark} |"
+                )
         lines.append("Target: V6 served req/s / bare served req/s ≥ 0.6 on PostgreSQL.")
     for db in dbs:
         for name, text in result["databases"][db].get("profile", {}).items():

@@ -34,6 +34,8 @@ class Keys:
     malformed: str  # V5: one character off, so the checksum fails
     agent: str  # V6: the key being verified
     drf: str = ""  # D1: a djangorestframework-api-key key, when the peer is installed
+    oauth_client: str = ""  # T1, T2 (served): an agent with no IP allowlist, its id ...
+    oauth_secret: str = ""  # ... and its key, the OAuth client secret
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -78,9 +80,24 @@ def seed_scenarios() -> Keys:
     )
     _, agent_key = mint("bench agent key", agent=agent)
 
+    client = Agent.objects.create(
+        tenant=tenant, name="bench oauth client", rate_limit_per_minute=UNLIMITED
+    )
+    client.roles.add(role)
+    _, client_secret = mint("bench oauth client key", agent=client)
+
     unknown = keyformat.generate("admin").full
     body = admin[:-10] + ("x" if admin[-10] != "x" else "y") + admin[-9:]
-    return Keys(admin, deprecated, revoked, unknown, body, agent_key)
+    return Keys(
+        admin,
+        deprecated,
+        revoked,
+        unknown,
+        body,
+        agent_key,
+        oauth_client=str(client.pk),
+        oauth_secret=client_secret,
+    )
 
 
 def add_filler(count: int, batch: int = 5000, tenant_slug: str = FILLER_TENANT) -> None:

@@ -53,6 +53,8 @@ def test_edit_test_redeliver_and_rotate(admin_client):
     r = admin_client.post(f"{url}/rotate-secret", {"gracePeriod": "3600"})
     assert r.status_code == 200 and r["Cache-Control"] == "no-store"
     assert "whsec_" in r.content.decode()
+    # The address bar moves to the webhook's page (portal.js), so a reload is not the post again.
+    assert f'data-replace-url="{url}"' in r.content.decode()
 
 
 def test_delete_from_the_portal(admin_client):
