@@ -130,6 +130,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Server-side binding lets psycopg 3 prepare a statement once a connection has run it
+    # PG_PREPARE_THRESHOLD times: the key lookup's join is then planned once per connection, not
+    # once per request. 0 switches it off (client-side binding, Django's default), which a
+    # pooler in transaction mode (PgBouncer before 1.21) needs.
+    prepare_threshold = env.int("PG_PREPARE_THRESHOLD", default=5)
+    if prepare_threshold > 0:
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            {"server_side_binding": True, "prepare_threshold": prepare_threshold}
+        )
 # Persistent connections on every engine: opening one costs milliseconds (SQLite's PRAGMAs and
 # the WAL checkpoint on close, PostgreSQL's handshake), which would dwarf a key lookup.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
