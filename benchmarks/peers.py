@@ -4,7 +4,10 @@
   `LIST_KEYS` (10,000): the same count at both sizes (no query per row);
 - `seed_events(n)` then `export_in_child()`: the JSON Lines audit export of `n` events, streamed
   through the test client in a fresh process, which reports its time, its peak RSS
-  (`ru_maxrss`) and its RSS before the export (the interpreter and Django alone).
+  (`ru_maxrss`) and its RSS before the export (the interpreter and Django alone);
+- `offline_token_check(keys)`: what a resource server pays to check a Tessera access token
+  offline with PyJWT against the JWKS (fetched once, as `PyJWKClient` caches it): µs per check,
+  beside V6 (asking Tessera per request).
 """
 
 import json
@@ -131,3 +134,33 @@ def export(key: str) -> dict:
 
 def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+
+
+def offline_token_check(keys, checks: int = 5000) -> dict:
+    """Best of 5 rounds of `checks` PyJWT verifications (signature, exp, iss, aud) of one token."""
+    import base64
+
+    import jwt
+
+    base = f"/t/{seed.TENANT}/api/v1"
+    basic = base64.b64encode(f"{keys.oauth_client}:{keys.oauth_secret}".encode()).decode()
+    token = (
+        Client()
+        .post(
+            f"{base}/oauth/token",
+            "grant_type=client_credentials",
+            content_type="application/x-www-form-urlencoded",
+            headers={"Authorization": f"Basic {basic}"},
+        )
+        .json()["access_token"]
+    )
+    jwks = jwt.PyJWKSet.from_dict(Client().get(f"{base}/.well-known/jwks.json").json())
+    key = next(k for k in jwks.keys if k.key_id == jwt.get_unverified_header(token)["kid"])
+    issuer = jwt.decode(token, options={"verify_signature": False})["iss"]
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(checks):
+            jwt.decode(token, key.key, algorithms=["RS256"], audience=issuer, issuer=issuer)
+        best = min(best, (time.perf_counter() - started) / checks)
+    return {"us_per_check": round(best * 1e6, 1), "checks": checks}
