@@ -17,6 +17,7 @@ from portal.validation import (
     FutureDateTimeField,
     IntField,
     IpListField,
+    JsonTyped,
     ListField,
     NameField,
     StrField,
@@ -108,8 +109,12 @@ class MintAgentKeyForm(MintKeyForm):
     scopes = None
 
 
+class UuidField(JsonTyped, forms.UUIDField):
+    """A UUID sent as a JSON string (`[]` or `{}` are not "no key": Django reads them as empty)."""
+
+
 class RotateAgentKeyForm(RotateForm):
-    keyId = forms.UUIDField(required=False)
+    keyId = UuidField(required=False)
 
 
 class ConfirmByNameMixin(ApiForm):

@@ -33,7 +33,6 @@ from portal import once
 from portal.errors import NotFound
 from portal.pagination import paginate
 from portal.respond import notify, respond
-from portal.tenancy import api_only as _api_only
 from portal.tenancy import get_or_404, tenant_view
 from portal.validation import parse_query, validate
 
@@ -220,11 +219,11 @@ def agent_list(request, tenant):
     scope="agents:read",
     write_scope="agents:write",
     methods=("GET", "POST", "PUT", "PATCH", "DELETE"),
+    api_only=("PUT", "PATCH", "DELETE"),
     page=detail_page,
 )
 def agent_detail(request, tenant, agent_id):
     """GET the agent; PUT/PATCH (or a portal form post) update it; DELETE removes it."""
-    _api_only(request, "PUT", "PATCH", "DELETE")
     agent = get_agent(tenant, agent_id, with_grants=True)
     unchanged = agent if request.method == "GET" else None
     if request.method == "DELETE":
@@ -415,11 +414,11 @@ def agent_grants(request, tenant, agent_id):
     scope="agents:read",
     write_scope="agents:write",
     methods=("GET", "DELETE"),
+    api_only=("DELETE",),
     page=detail_page,
 )
 def agent_grant(request, tenant, agent_id, grant_id):
     """GET one grant; DELETE (API) revokes it."""
-    _api_only(request, "DELETE")
     return _grant_response(request, tenant, agent_id, grant_id)
 
 
@@ -497,11 +496,11 @@ def _delete_role(request, tenant, role):
     scope="roles:read",
     write_scope="roles:write",
     methods=("GET", "POST", "PUT", "PATCH", "DELETE"),
+    api_only=("PUT", "PATCH", "DELETE"),
     page=_roles_page,
 )
 def role_detail(request, tenant, slug):
     """GET one role; PUT/PATCH (or a portal form post) update it; DELETE removes it."""
-    _api_only(request, "PUT", "PATCH", "DELETE")
     role = get_or_404(tenant.roles.all(), slug=slug)
     if request.method == "DELETE":
         validate(EmptyForm, request)

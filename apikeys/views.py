@@ -32,7 +32,7 @@ from portal import once
 from portal.errors import ApiError, Invalid, NotFound
 from portal.pagination import paginate
 from portal.respond import respond, wants_fragment
-from portal.tenancy import api_only, get_or_404, tenant_view
+from portal.tenancy import get_or_404, tenant_view
 from portal.validation import parse_query, validate
 
 TEMPLATE = "apikeys/apikey_list.html"
@@ -190,12 +190,12 @@ def _detail_page(request):
     scope="api_keys:read",
     write_scope="api_keys:write",
     methods=("GET", "POST", "PATCH", "DELETE"),
+    api_only=("PATCH", "DELETE"),
     page=_detail_page,
 )
 def api_key_detail(request, tenant, key_id):
     """GET one key (the portal's key page); PATCH (or the page's form post) edits its name,
     note, rate limit and allowlist; DELETE removes it (the key stops working)."""
-    api_only(request, "PATCH", "DELETE")
     key = _get_key(tenant, key_id)
     if request.method == "DELETE":
         validate(EmptyForm, request)

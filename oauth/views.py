@@ -269,7 +269,9 @@ def _registration(params) -> dict:
     if any(not PERMISSION_PATTERN.match(p) for p in permissions):
         raise bad("Each scope must be a permission like 'read:reports'.")
     grant_types = params.get("grant_types") or ["client_credentials"]
-    if not isinstance(grant_types, list) or not set(grant_types) <= set(services.GRANT_TYPES):
+    if not isinstance(grant_types, list) or not all(
+        isinstance(g, str) and g in services.GRANT_TYPES for g in grant_types
+    ):
         raise bad("grant_types may hold client_credentials and refresh_token.")
     method = params.get("token_endpoint_auth_method") or "client_secret_basic"
     if method not in services.AUTH_METHODS:

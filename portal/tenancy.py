@@ -30,6 +30,7 @@ from portal.respond import render_error
 from tenants.models import Membership
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def scope_allows(scopes: list[str] | None, needed: str | None) -> bool:
@@ -50,11 +51,16 @@ def tenant_view(
     write_role: str = "admin",
     api: str = "admin",
     methods=("GET", "POST"),
+    api_only=(),
     page=None,
     fetch_also=None,
 ):
     """Guard a view mounted under `/t/<tenant>/portal/` and/or `/t/<tenant>/api/v1/`.
 
+    - `methods`: the methods the view takes; `api_only`: those of them that only the API mount
+      takes (PUT/PATCH/DELETE), where the portal posts a form instead, so POST is then the
+      portal's alone. A method the mount does not take is a 405 whose `Allow` lists what that
+      mount takes, so the API's never names the portal's form post;
     - `scope`/`write_scope`: admin key scope needed for safe/unsafe methods;
     - `role`/`write_role`: member role needed for safe/unsafe methods;
     - `api`: "admin" (admin keys or a session), "agent" (agent keys only);
@@ -62,15 +68,18 @@ def tenant_view(
     - `fetch_also(request) -> str | None`: another key string the view will look up, fetched in
       the same query as the caller's key (`portal.auth.authenticate_key`).
     """
-    allowed_methods = {m.upper() for m in methods}
-    if "GET" in allowed_methods:
-        allowed_methods.add("HEAD")
+    portal_methods = {m.upper() for m in methods}
+    if "GET" in portal_methods:
+        portal_methods.add("HEAD")
+    api_methods = portal_methods - ({"POST"} if api_only else set())
+    portal_methods -= {m.upper() for m in api_only}
 
     def decorator(view):
         @wraps(view)
         def wrapper(request, tenant, *args, **kwargs):
             safe = request.method in SAFE_METHODS
             request.error_page = page
+            allowed_methods = api_methods if request.is_api else portal_methods
             key = None
             if request.is_api:
                 try:
@@ -145,7 +154,8 @@ def _authenticate(request, tenant, raw, also):
 def _check_method(request, allowed_methods) -> None:
     """405 with `Allow`; checked after authentication so a key's answer carries its headers."""
     if request.method not in allowed_methods:
-        raise MethodNotAllowed(headers={"Allow": ", ".join(sorted(allowed_methods))})
+        allow = [m for m in METHOD_ORDER if m in allowed_methods]
+        raise MethodNotAllowed(headers={"Allow": ", ".join(allow)})
 
 
 def _key_headers(key: ApiKey) -> dict:
@@ -223,10 +233,3 @@ def get_or_404(queryset, **lookup):
     if obj is None:
         raise NotFound()
     return obj
-
-
-def api_only(request, *methods) -> None:
-    """PUT/PATCH/DELETE belong to the API; the portal posts forms instead, and the API doesn't."""
-    if request.method != "GET" and request.is_api != (request.method in methods):
-        allowed = ["GET", "HEAD", *methods] if request.is_api else ["GET", "HEAD", "POST"]
-        raise MethodNotAllowed(headers={"Allow": ", ".join(allowed)})

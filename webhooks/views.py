@@ -120,15 +120,16 @@ def _update(request, tenant, hook):
 
 
 @tenant_view(
-    scope="webhooks:read", write_scope="webhooks:write", methods=("GET", "POST", "PATCH", "DELETE")
+    scope="webhooks:read",
+    write_scope="webhooks:write",
+    methods=("GET", "POST", "PATCH", "DELETE"),
+    api_only=("PATCH", "DELETE"),
 )
 def webhook_detail(request, tenant, hook_id):
     """GET one webhook (with its delivery log in the portal); PATCH (a form POST in the
     portal) updates it; DELETE removes it."""
     hook = _hook(tenant, hook_id)
-    if request.method == "DELETE" or (request.method == "POST" and request.is_api):
-        if request.method == "POST":
-            raise NotFound()
+    if request.method == "DELETE":
         validate(EmptyForm, request)
         services.delete_webhook(tenant, request.actor, hook)
         return respond(request, status=204)
@@ -239,15 +240,17 @@ def _settings_page(request):
 
 
 @tenant_view(
-    role="admin", write_role="admin", methods=("GET", "POST", "PATCH"), page=_settings_page
+    role="admin",
+    write_role="admin",
+    methods=("GET", "POST", "PATCH"),
+    api_only=("PATCH",),
+    page=_settings_page,
 )
 def tenant_settings(request, tenant):
     """GET/PATCH /admin/settings (a form POST in the portal): the dormancy policy. A
     full-admin key (no scopes) or the admin role."""
     if request.actor.scopes is not None:
         raise Forbidden("Tenant settings need a full-admin key.")
-    if request.method == "POST" and request.is_api:
-        raise NotFound()
     policy = services.get_policy(tenant)
     if request.method in ("PATCH", "POST"):
         data, form = validate(SettingsForm, request)

@@ -557,3 +557,11 @@ def test_agent_keys_appear_on_the_api_keys_list_told_apart_by_kind(api, admin_ke
     assert [k["id"] for k in admin_only] == [str(admin_key[0].pk)]
     by_agent = api.get(f"{keys}?agentId={agent.pk}").json()["data"]
     assert [k["id"] for k in by_agent] == [str(made[1].pk)]
+
+
+def test_rotate_key_with_a_key_id_that_is_not_a_string_is_400(api, agent):
+    # Django's UUIDField reads [] and {} as "no key", which would rotate every live key.
+    for key_id in ([], {}, 0):
+        response = api.post(f"{AGENTS}/{agent.pk}/rotate-key", {"keyId": key_id})
+        assert response.status_code == 400, key_id
+        assert "keyId" in response.json()["details"]

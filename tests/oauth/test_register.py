@@ -45,6 +45,8 @@ def test_bad_metadata_is_invalid_client_metadata(api):
     for body in (
         {"client_name": "x", "scope": "not a permission"},
         {"client_name": "x", "grant_types": ["password"]},
+        {"client_name": "x", "grant_types": [{}]},  # was a 500 (unhashable), found by schemathesis
+        {"client_name": "x", "grant_types": [["client_credentials"]]},
         {"client_name": "x", "token_endpoint_auth_method": "private_key_jwt"},
         {"client_name": "\u202ex"},
         {"scope": "read:x"},

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,6 +70,27 @@ class ScratchDb:
                 (key_id.replace("-", ""),),
             ).fetchone()
         return row[0]
+
+
+class PostgresDb:
+    """The test database itself, seeded as ScratchDb seeds a file (committed rows: the test
+    needs `django_db(transaction=True)`, which flushes them after)."""
+
+    def __init__(self):
+        s = connection.settings_dict
+        auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+        self.url = f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+        seeded = json.loads(run_python(SEED, self.url).strip().splitlines()[-1])
+        self.admin_id, self.admin_secret = seeded["admin"]
+        self.agent_key_id, self.agent_secret = seeded["agent"]
+
+
+def seeded_db(tmp_path):
+    """A seeded database that a served app can share: on PostgreSQL the test database itself,
+    on SQLite a scratch file (the in-memory test database is this process's alone)."""
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        return PostgresDb()
+    return ScratchDb(tmp_path / "scratch.sqlite3")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 409 (or waits its turn), never a 500 "database is locked", on SQLite (a file, as deployed) and on
 PostgreSQL alike (SPEC §4)."""
 
-import json
 import re
 import threading
 import urllib.error
@@ -10,10 +9,8 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
-from tests.perf.conftest import SEED, ScratchDb, run_python
+from tests.perf.conftest import run_python, seeded_db
 from tests.served import Response, gunicorn, request
 
 THREADS = 8
@@ -23,25 +20,10 @@ ADMIN = "/t/acme-corp/api/v1/admin"
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class PostgresDb:
-    """The test database itself, seeded as ScratchDb seeds a file (committed rows)."""
-
-    def __init__(self):
-        s = connection.settings_dict
-        auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
-        self.url = f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-        seeded = json.loads(run_python(SEED, self.url).strip().splitlines()[-1])
-        self.admin_id, self.admin_secret = seeded["admin"]
-        self.agent_key_id, self.agent_secret = seeded["agent"]
-
-
 @pytest.fixture
 def served(tmp_path):
     """(base URL, seeded db) of gunicorn with one worker of 8 threads on this run's database."""
-    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        db = PostgresDb()
-    else:
-        db = ScratchDb(tmp_path / "scratch.sqlite3")
+    db = seeded_db(tmp_path)
     with gunicorn(db.url, threads=THREADS, USAGE_FLUSH_SECONDS="1") as base:
         yield base, db
 

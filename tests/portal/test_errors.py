@@ -76,6 +76,36 @@ def test_wrong_method_is_405_with_allow(api, admin_key, mount):
     assert response["Allow"] == "POST"
 
 
+def test_the_apis_allow_header_names_only_what_the_api_takes(
+    api, admin_key, owner_client, settings
+):
+    """The portal edits with a form POST where the API takes PUT/PATCH/DELETE: a 405 under
+    /api/v1/ never advertises that POST, and a POST there is a 405, not a 404 or an edit."""
+    from agents.models import Role
+    from portal.auth import Actor
+    from webhooks import services as webhooks
+
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True  # no DNS look-up for the example host
+    hook, _ = webhooks.create_webhook(
+        admin_key[0].tenant, Actor.system("tests"), url="http://127.0.0.1/hook"
+    )
+    Role.objects.create(tenant=admin_key[0].tenant, slug="support", name="Support")
+    api_base = "/t/acme-corp/api/v1/admin"
+    for suffix, allow in [
+        (f"/api-keys/{admin_key[0].pk}", "GET, HEAD, PATCH, DELETE"),
+        ("/roles/support", "GET, HEAD, PUT, PATCH, DELETE"),
+        (f"/webhooks/{hook.pk}", "GET, HEAD, PATCH, DELETE"),
+        ("/settings", "GET, HEAD, PATCH"),
+    ]:
+        for method in ("post", "options"):
+            response = api._send(method, api_base + suffix, {}, {})
+            assert_error(response, 405, "method_not_allowed")
+            assert response["Allow"] == allow, suffix
+    page = owner_client.put(f"/t/acme-corp/portal/settings/api-keys/{admin_key[0].pk}")
+    assert page.status_code == 405
+    assert page["Allow"] == "GET, HEAD, POST"
+
+
 @pytest.mark.parametrize("mount", MOUNTS)
 def test_401_and_403_are_json(tenant, make_api, mount):
     from tests.conftest import mint_admin_key
