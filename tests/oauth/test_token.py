@@ -43,6 +43,17 @@ def test_form_body_with_client_secret_post_works(client_id, secret):
     assert response.status_code == 200, response.content
 
 
+def test_unrecognized_parameters_are_ignored_as_rfc_6749_requires(client_id, secret):
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    response = Client().post(
+        TOKEN,
+        urlencode({**form, "resource": "https://api.example.com", "x-trace": "1"}),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200, response.content
+    assert get_token(client_id, secret, audience="x").status_code == 200  # JSON too
+
+
 def test_basic_and_body_credentials_at_once_are_invalid_request(client_id, secret):
     response = Client().post(
         TOKEN,
