@@ -133,6 +133,16 @@ def export(key: str) -> dict:
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak RSS. On Linux, VmHWM of /proc/self/status: `ru_maxrss` would not do,
+    since the kernel carries the high-water mark of the forked parent's memory across `exec`,
+    so a child started by a large process reports the parent's size before it does anything."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)  # kB
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
