@@ -100,10 +100,12 @@ def _load(force=False) -> tuple[Loaded, ...]:
         keys = tuple(Loaded(*row) for row in rows)
         _state.update(loaded=now, keys=keys, tried=now)
         _private.clear()
+        _public.clear()
     return keys
 
 
 _private: dict = {}
+_public: dict = {}  # kid → KeySet, built once per key set loaded
 
 
 def _private_key(loaded: Loaded) -> RSAKey:
@@ -120,6 +122,7 @@ def reset() -> None:
     """Forget the keys held in memory (tests; after creating a key)."""
     _state.update(loaded=None, keys=(), tried=0.0)
     _private.clear()
+    _public.clear()
 
 
 def _signers(keys, now) -> list[Loaded]:
@@ -171,7 +174,10 @@ def _keyset(kid: str) -> KeySet | None:
         found = find(_load(force=True))
     if found is None:
         return None
-    return KeySet([RSAKey.import_key(found.public)])
+    keyset = _public.get(found.kid)
+    if keyset is None:  # importing a JWK (base64 to integers) costs more than the check itself
+        keyset = _public[found.kid] = KeySet([RSAKey.import_key(found.public)])
+    return keyset
 
 
 def decode(token: str):
