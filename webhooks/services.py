@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apikeys.models import ApiKey
 from audit.services import record
+from oauth.services import prune_tokens
 from portal.auth import Actor
 from portal.errors import Conflict, Invalid
 from portal.serializers import ts
@@ -362,6 +363,7 @@ def run_jobs(*, now=None) -> dict:
         "expiry": expiry_events(now=now),
         "dormancy": apply_dormancy(now=now),
         "pruned": prune(now=now),
+        "oauth_pruned": prune_tokens(now=now),
     }
 
 
