@@ -14,7 +14,7 @@ import pytest
 # around it are synchronous and safe here.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-from tests.conftest import PASSWORD  # noqa: E402
+from tests.conftest import PASSWORD, make_member  # noqa: E402
 
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -72,6 +72,20 @@ def page(context):
     )
     page.js_errors = errors
     yield page
+
+
+@pytest.fixture(params=[True, False], ids=["debug-on", "debug-off"])
+def member_page(request, page, tenant, settings):
+    """`member_page(role)`: a page logged in as a new member with `role`, once with DEBUG on (as
+    under scripts/run) and once with it off (as in production)."""
+    settings.DEBUG = request.param
+
+    def logged_in(role):
+        make_member(tenant, f"{role}@acme.test", role)
+        log_in(page, f"{role}@acme.test")
+        return page
+
+    return logged_in
 
 
 def log_in(page, email, password=PASSWORD):

@@ -8,8 +8,6 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.auth import Actor
-from tests.browser.conftest import log_in
-from tests.conftest import make_member
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -17,12 +15,9 @@ ROLES = "/t/acme-corp/portal/roles"
 KEYS = "/t/acme-corp/portal/settings/api-keys"
 
 
-@pytest.fixture(params=[True, False], ids=["debug-on", "debug-off"])
-def admin_page(request, page, tenant, settings):
-    settings.DEBUG = request.param
-    make_member(tenant, "admin@acme.test", "admin")
-    log_in(page, "admin@acme.test")
-    return page
+@pytest.fixture
+def admin_page(member_page):
+    return member_page("admin")
 
 
 def test_a_typo_in_a_form_keeps_the_page_and_shows_the_error(admin_page, tenant):

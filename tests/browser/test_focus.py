@@ -7,8 +7,6 @@ from playwright.sync_api import expect
 
 from apikeys import services
 from portal.auth import Actor
-from tests.browser.conftest import log_in
-from tests.conftest import make_member
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -16,11 +14,9 @@ KEYS = "/t/acme-corp/portal/settings/api-keys"
 FOCUSED = "document.activeElement.outerHTML.slice(0, 80)"
 
 
-@pytest.fixture(params=[True, False], ids=["debug-on", "debug-off"])
-def owner_page(request, page, tenant, settings):
-    settings.DEBUG = request.param
-    make_member(tenant, "owner@acme.test", "owner")
-    log_in(page, "owner@acme.test")
+@pytest.fixture
+def owner_page(member_page):
+    page = member_page("owner")
     page.goto(KEYS)
     return page
 
