@@ -9,9 +9,11 @@ is already there, nothing is added again.
 import datetime as dt
 
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from agents import services as agent_services
+from agents.models import Agent
 from apikeys import services as key_services
 from apikeys.models import ApiKey, KeyUsage
 from portal.auth import Actor
@@ -99,4 +101,11 @@ def seed(tenant, actor=None) -> bool:
             ApiKey.objects.filter(pk=key.pk).update(
                 last_used_at=now - dt.timedelta(days=ago, minutes=7), last_used_ip="10.1.2.3"
             )
+        # An agent was last used when its most recently used key was, as the usage flush says.
+        newest = ApiKey.objects.filter(agent=OuterRef("pk"), last_used_at__isnull=False)
+        newest = newest.order_by("-last_used_at")
+        Agent.objects.filter(tenant=tenant).update(
+            last_used_at=Subquery(newest.values("last_used_at")[:1]),
+            last_used_ip=Subquery(newest.values("last_used_ip")[:1]),
+        )
     return True

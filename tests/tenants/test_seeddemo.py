@@ -42,6 +42,9 @@ def test_the_demo_has_keys_in_every_state_agents_grants_and_usage():
     assert bot.grants.filter(permission="write:refunds").exists()
     days = set(KeyUsage.objects.filter(agent=bot).values_list("date", flat=True))
     assert len(days) >= 20
+    # The agent reads as used when its key does (not "never" beside a key used minutes ago).
+    newest = bot.keys.exclude(last_used_at=None).order_by("-last_used_at").first()
+    assert bot.last_used_at == newest.last_used_at and bot.last_used_ip == "10.1.2.3"
 
 
 def test_seeding_again_adds_nothing():
