@@ -31,7 +31,7 @@ from apikeys.services import ADMIN_SCOPES
 from portal import once
 from portal.errors import ApiError, Invalid, NotFound
 from portal.pagination import paginate
-from portal.respond import respond, wants_fragment
+from portal.respond import notify, respond, wants_fragment
 from portal.tenancy import get_or_404, tenant_view
 from portal.validation import parse_query, validate
 
@@ -267,8 +267,7 @@ def api_key_action(request, tenant, key_id, action):
             redirect=back,
         )
     key = apply_action(tenant, request.actor, key, action, data)
-    if not request.is_api:
-        messages.success(request, f"Key “{key.name}” ({key.prefix}) {DONE[action]}.")
+    notify(request, f"Key “{key.name}” ({key.prefix}) {DONE[action]}.")
     return respond(
         request,
         f"{TEMPLATE}#key-table",

@@ -1,11 +1,10 @@
 """Webhook views (SPEC §11): each serves the portal page and the admin JSON API."""
 
-from django.contrib import messages
 from django.urls import reverse
 
 from portal.errors import Forbidden, NotFound
 from portal.pagination import paginate
-from portal.respond import respond
+from portal.respond import notify, respond
 from portal.tenancy import get_or_404, tenant_view
 from portal.validation import validate
 from webhooks import serializers, services
@@ -136,14 +135,27 @@ def webhook_detail(request, tenant, hook_id):
     changed = request.method in ("PATCH", "POST")
     if changed:
         hook = _update(request, tenant, hook)
-        if not request.is_api:
-            messages.success(request, "Webhook saved.")
+        notify(request, "Webhook saved.")
+    return _detail_answer(
+        request,
+        tenant,
+        hook,
+        json=lambda: serializers.webhook(hook),
+        redirect=_detail_url(tenant, hook) if changed else None,
+    )
+
+
+def _detail_answer(request, tenant, hook, *, json, secret=None, **kwargs):
+    """The webhook's page (its #detail fragment with HTMX) or `json`; with `secret`, the new
+    signing secret is shown once on it (no-store, never a redirect)."""
+    shown = {"secret": secret} if secret else {}
     return respond(
         request,
         f"{DETAIL_TEMPLATE}#detail",
-        lambda: detail_context(request, tenant, hook),
-        json=lambda: serializers.webhook(hook),
-        redirect=_detail_url(tenant, hook) if changed else None,
+        lambda: detail_context(request, tenant, hook, **shown),
+        json=json,
+        secret=bool(secret),
+        **kwargs,
     )
 
 
@@ -160,23 +172,22 @@ def webhook_action(request, tenant, hook_id, action):
             hook,
             grace_period=services.DEFAULT_GRACE if grace is None else grace,
         )
-        return respond(
+        return _detail_answer(
             request,
-            f"{DETAIL_TEMPLATE}#detail",
-            lambda: detail_context(request, tenant, hook, secret=secret),
+            tenant,
+            hook,
+            secret=secret,
             json=lambda: serializers.webhook(hook, secret=secret),
-            secret=True,
             redirect=_detail_url(tenant, hook),
         )
     if action == "test":
         validate(EmptyForm, request)
         d = services.send_test(tenant, request.actor, hook)
-        if not request.is_api:
-            messages.success(request, "Test event queued.")
-        return respond(
+        notify(request, "Test event queued.")
+        return _detail_answer(
             request,
-            f"{DETAIL_TEMPLATE}#detail",
-            lambda: detail_context(request, tenant, hook),
+            tenant,
+            hook,
             json=lambda: serializers.delivery(d),
             status=202,
             redirect=_detail_url(tenant, hook),
@@ -184,7 +195,7 @@ def webhook_action(request, tenant, hook_id, action):
     if action == "delete" and not request.is_api:
         validate(EmptyForm, request)
         services.delete_webhook(tenant, request.actor, hook)
-        messages.success(request, "Webhook deleted.")
+        notify(request, "Webhook deleted.")
         return respond(
             request,
             f"{LIST_TEMPLATE}#webhooks",
@@ -223,8 +234,7 @@ def delivery_redeliver(request, tenant, hook_id, delivery_id):
     d = get_or_404(hook.deliveries.all(), pk=delivery_id)
     validate(EmptyForm, request)
     d = services.redeliver(tenant, request.actor, d)
-    if not request.is_api:
-        messages.success(request, f"{d.event_type} queued for redelivery.")
+    notify(request, f"{d.event_type} queued for redelivery.")
     return respond(
         request,
         f"{DETAIL_TEMPLATE}#detail",
@@ -258,8 +268,7 @@ def tenant_settings(request, tenant):
             policy = services.update_settings(
                 tenant, request.actor, dormant_key_days=data["dormantKeyDays"]
             )
-        if not request.is_api:
-            messages.success(request, "Settings saved.")
+        notify(request, "Settings saved.")
     return respond(
         request,
         f"{SETTINGS_TEMPLATE}#settings",
