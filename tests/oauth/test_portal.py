@@ -6,6 +6,7 @@ import html
 import json
 import re
 import subprocess
+import time
 
 import pytest
 from django.test import Client
@@ -125,13 +126,20 @@ def test_the_curl_line_pastes_and_runs(served_agent):
 
 
 def test_the_overview_counts_tokens_issued_today(viewer_client, made, other_tenant):
+    # "Today" is a UTC date: don't straddle midnight between issuing and counting.
+    now = timezone.now()
+    to_midnight = (
+        now.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+    ) - now
+    if to_midnight < dt.timedelta(seconds=30):
+        time.sleep(to_midnight.total_seconds() + 1)
     client_id, secret = str(made[0].pk), made[2]
     for _ in range(3):
         assert get_token(client_id, secret).status_code == 200
     yesterday = AccessToken.objects.order_by("issued_at").first()
-    yesterday.issued_at = timezone.now().replace(hour=0, minute=0, second=0) - dt.timedelta(
-        seconds=1
-    )
+    yesterday.issued_at = timezone.now().replace(
+        hour=0, minute=0, second=0, microsecond=0
+    ) - dt.timedelta(seconds=1)
     yesterday.save()
     theirs, _, their_secret = make_agent(other_tenant, name="theirs")
     assert get_token(str(theirs.pk), their_secret, tenant=other_tenant.slug).status_code == 200

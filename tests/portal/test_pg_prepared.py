@@ -8,7 +8,7 @@ from django.db import connection
 from tests.conftest import ApiClient
 
 pytestmark = [
-    pytest.mark.django_db,
+    pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
         settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
         reason="PostgreSQL only; run with DATABASE_URL=postgres://... (CI does)",
@@ -25,6 +25,7 @@ def prepared_lookups() -> list[str]:
 def test_the_key_lookup_is_prepared_after_a_few_requests(admin_key):
     options = settings.DATABASES["default"]["OPTIONS"]
     assert options["server_side_binding"] is True and options["prepare_threshold"] == 5
+    connection.close()  # a fresh connection: nothing prepared by earlier tests
     client = ApiClient(admin_key[1])
     assert client.get("/t/acme-corp/api/v1/admin/api-keys").status_code == 200
     assert prepared_lookups() == []
