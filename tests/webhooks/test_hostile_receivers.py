@@ -87,7 +87,8 @@ class Receiver:
 
     def trickle(self, conn, prefix: bytes, interval: float):
         conn.sendall(prefix)
-        while not self.stop.wait(interval):
+        end = time.monotonic() + BOUND
+        while not self.stop.wait(interval) and time.monotonic() < end:
             conn.sendall(b"x")
             self.sent += 1
 
@@ -283,7 +284,7 @@ def test_a_failing_delivery_never_stops_the_worker(tenant, other_tenant, receive
     assert broken.attempts == [] and broken.lease_until is not None  # tried again once it expires
 
 
-def test_a_worker_whose_lease_ran_out_records_nothing(tenant, receiver):
+def test_a_worker_whose_lease_ran_out_neither_records_nor_sends_again(tenant, receiver):
     release = threading.Event()
 
     def answers_when_told(r, conn):
@@ -291,24 +292,32 @@ def test_a_worker_whose_lease_ran_out_records_nothing(tenant, receiver):
         conn.sendall(OK)
 
     r = receiver(answers_when_told)
-    d = services.send_test(tenant, ACTOR, _hook(tenant, r.url))
+    hook = _hook(tenant, r.url)
     start = timezone.now()
+    first, second = (
+        services.send_test(tenant, ACTOR, hook, now=start - dt.timedelta(seconds=i)) for i in (2, 1)
+    )
     with services.Courier() as worker_a:
-        worker_a.dispatch(now=start)
+        worker_a.dispatch(now=start)  # claims both, sends the first; the second waits its turn
         end = time.monotonic() + BOUND
         while not r.requests and time.monotonic() < end:
             worker_a.collect(timeout=0.05)
-        # A's lease runs out (its process froze, say); worker B takes the delivery over.
+        # A's lease runs out (its process froze, say); worker B takes both rows over.
         later = start + dt.timedelta(seconds=services.lease_seconds() + 1)
-        [taken] = services.claim_due(now=later)
+        taken = services.claim_due(now=later)
+        assert [d.pk for d in taken] == [first.pk, second.pk]
         release.set()
-        worker_a.drain(now=start)  # A's answer comes in late: refused
+        worker_a.drain(now=start)  # A's answer comes in late: not recorded, the second not sent
+        assert worker_a.attempts == 1 and len(r.requests) == 1
+        for d in (first, second):
+            d.refresh_from_db()
+            assert d.attempts == [] and d.status == "pending"
+        for d in taken:
+            assert services.send(d, now=later).status == "delivered"  # B records its own
+    for d in (first, second):
         d.refresh_from_db()
-        assert d.attempts == [] and d.status == "pending"
-        assert services.send(taken, now=later).status == "delivered"  # B records its own
-    d.refresh_from_db()
-    assert [a["at"] for a in d.attempts] == [ts(later)]
-    assert worker_a.attempts == 1 and len(r.requests) == 2
+        assert [a["at"] for a in d.attempts] == [ts(later)]
+    assert len(r.requests) == 3
 
 
 def test_a_lease_lasts_longer_than_an_attempt_can():
