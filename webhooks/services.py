@@ -376,7 +376,10 @@ class Courier:
         done, _ = wait(self._inflight, timeout=timeout, return_when=FIRST_COMPLETED)
         for future in done:
             d, at, rows = self._inflight.pop(future)
-            outcome = future.result()  # transport.post never raises
+            try:
+                outcome = future.result()
+            except Exception as exc:  # noqa: BLE001 — e.g. no thread left for the watchdog
+                outcome = transport.Outcome(None, f"{type(exc).__name__}: {exc}"[:500], 0)
             self.attempts += 1
             _guarded(d, record_attempt, d, now=at, outcome=outcome)
             if rows and outcome.ok and not self.stopping:

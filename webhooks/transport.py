@@ -105,6 +105,8 @@ class _Watched:
     def connect(self):
         watchdog = getattr(_current, "watchdog", None)
         if watchdog is not None:
+            if watchdog.expired:  # a slow DNS answer used the time up: send nothing this late
+                raise TimeoutError("The attempt's deadline passed before connecting.")
             watchdog.watch(self)
         super().connect()
         if watchdog is not None and watchdog.expired:
