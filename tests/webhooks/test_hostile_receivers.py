@@ -338,3 +338,32 @@ def test_a_lease_lasts_longer_than_an_attempt_can():
     assert services.lease_seconds() > DEADLINE
     with override_settings(WEBHOOK_ATTEMPT_DEADLINE=15):
         assert services.lease_seconds() >= 15 + 10
+
+
+def test_no_connection_is_opened_once_the_deadline_passed_on_a_slow_dns_answer(tenant, monkeypatch):
+    from urllib3.util import connection as urllib3_connection
+
+    from webhooks import signing
+    from webhooks.models import Webhook
+
+    real = socket.getaddrinfo
+    connects = []
+
+    def slow_dns(host, port, *args, **kwargs):
+        if host != "hooks.example.test":
+            return real(host, port, *args, **kwargs)
+        threading.Event().wait(DEADLINE + 0.5)  # the resolver answers after the deadline
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_dns)
+    monkeypatch.setattr(urllib3_connection, "create_connection", lambda *a, **k: connects.append(a))
+    hook = Webhook.objects.create(
+        tenant=tenant,
+        url="https://hooks.example.test/hook",
+        secret_encrypted=signing.encrypt(signing.new_secret()),
+    )
+    d = services.send_test(tenant, ACTOR, hook)
+    with override_settings(WEBHOOK_ALLOW_PRIVATE_TARGETS=False):
+        assert services.deliver_due() == 1
+    assert connects == []
+    assert "No complete response within 1.5 s" in _attempt(d)[1]["error"]
