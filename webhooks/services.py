@@ -252,9 +252,9 @@ def record_attempt(delivery, *, now, outcome, final=False) -> Delivery | None:
     }
     with transaction.atomic():
         d = _ours(delivery).select_for_update().first()
-        hook = d and Webhook.objects.select_for_update().filter(pk=d.webhook_id).first()
-        if d is None or hook is None:
+        if d is None:
             return None
+        hook = Webhook.objects.select_for_update().get(pk=d.webhook_id)  # locked row: still there
         d.attempts = [*d.attempts, attempt]
         d.lease_until = None
         if outcome.ok:
