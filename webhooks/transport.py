@@ -175,7 +175,7 @@ def _read_body(raw, cap: int) -> str:
 
 
 def post(url: str, body: bytes, headers: dict, limits: Limits, clock=time.monotonic) -> Outcome:
-    """One attempt. Never raises: every failure is an `Outcome` with an error."""
+    """One attempt. A failure to deliver is an `Outcome` with an error, never an exception."""
     start = clock()
     status_code, error = None, ""
     with _Watchdog(limits.deadline) as watchdog:
