@@ -46,6 +46,13 @@ WEBHOOK_SECRET_ENCRYPTION_KEY = _required_secret(
 )
 # Lifts the public-address check and allows http targets (intranets, tests).
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+# Each delivery attempt: seconds to connect, seconds in all (connect, status line, headers and
+# body), and how much of the response body is read; deliveries to different endpoints run on up
+# to WEBHOOK_DELIVERY_THREADS threads.
+WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
+WEBHOOK_ATTEMPT_DEADLINE = env.float("WEBHOOK_ATTEMPT_DEADLINE", default=15.0)
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=64 * 1024)
+WEBHOOK_DELIVERY_THREADS = env.int("WEBHOOK_DELIVERY_THREADS", default=8)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

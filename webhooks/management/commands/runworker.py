@@ -29,16 +29,23 @@ class Command(BaseCommand):
         self.stderr.write("worker started")
         self.stderr.flush()
         last_jobs = 0.0
-        while not stop.is_set():
-            if not connection.in_atomic_block:  # (a test calling the command holds one)
-                close_old_connections()  # drop a connection the database closed meanwhile
-            if not no_jobs and time.monotonic() - last_jobs >= jobs_every:
-                services.run_jobs()
-                last_jobs = time.monotonic()
-            # A claimed batch is finished before stopping: nothing is left leased.
-            sent = services.deliver_due(limit=batch)
-            if not sent:
-                if until_idle:
-                    break
-                stop.wait(poll)
+        courier = services.Courier()
+        try:
+            while not stop.is_set():
+                if not connection.in_atomic_block:  # (a test calling the command holds one)
+                    close_old_connections()  # drop a connection the database closed meanwhile
+                if not no_jobs and time.monotonic() - last_jobs >= jobs_every:
+                    services.run_jobs()
+                    last_jobs = time.monotonic()
+                claimed = courier.dispatch(limit=batch)
+                if not courier.idle:
+                    courier.collect(timeout=poll)  # records attempts as they end
+                elif not claimed:
+                    if until_idle:
+                        break
+                    stop.wait(poll)
+        finally:
+            # Attempts under way are finished and recorded; claimed rows not begun are given
+            # back: nothing is left leased.
+            courier.close()
         self.stderr.write("worker stopped")
