@@ -17,6 +17,7 @@ from django.utils import timezone
 from apikeys.models import ApiKey
 from audit.services import record
 from oauth.services import prune_tokens
+from portal import metrics
 from portal.auth import Actor
 from portal.errors import Conflict, Invalid
 from portal.serializers import ts
@@ -196,6 +197,7 @@ def send(delivery: Delivery, *, now=None, clock=time.monotonic) -> Delivery:
     except Exception as exc:  # noqa: BLE001 — any failure to deliver is a failed attempt
         error = f"{type(exc).__name__}: {exc}"[:500]
     duration_ms = int((clock() - start) * 1000)
+    metrics.webhook_attempt(status_code)
     return record_attempt(
         delivery, now=now, status_code=status_code, duration_ms=duration_ms, error=error
     )
