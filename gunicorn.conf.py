@@ -25,19 +25,22 @@ if _metrics_dir_is_ours:
 # request once (portal.logs), so gunicorn's access log would be a second, text line.
 if os.environ.get("LOG_FORMAT", "").lower() == "json":
     accesslog = None
+    # gunicorn merges this over its defaults key by key: every key it replaces is whole here.
     logconfig_dict = {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": "portal.logs.JsonFormatter"}},
         "handlers": {
-            "error_console": {
+            "console": {
                 "class": "logging.StreamHandler",
                 "formatter": "json",
                 "stream": "ext://sys.stderr",
             }
         },
+        "root": {"level": "INFO", "handlers": ["console"]},
         "loggers": {
-            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False}
+            "gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
         },
     }
 

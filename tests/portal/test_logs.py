@@ -10,6 +10,7 @@ import re
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.test import Client, override_settings
 
 from apikeys import keyformat
@@ -163,6 +164,14 @@ def test_text_logs_leave_the_request_lines_to_the_access_log():
     assert config["handlers"]["console"]["formatter"] == "plain"
     assert config["loggers"]["tessera.request"]["level"] == "WARNING"
     assert logs.logging_config("json", "INFO")["loggers"]["tessera.request"]["level"] == "INFO"
+
+
+def test_the_worker_logs_each_run_of_its_scheduled_jobs(json_lines):
+    call_command("runworker", "--until-idle", stderr=io.StringIO())
+    jobs = [e for e in json_lines()[1] if e["logger"] == "tessera.jobs"]
+    assert len(jobs) == 1
+    assert jobs[0]["job"] == "scheduled_jobs" and jobs[0]["outcome"] == "ok"
+    assert {"expiry", "dormancy", "pruned"} <= set(jobs[0])
 
 
 def test_a_job_run_logs_one_line_with_its_outcome_and_duration(json_lines):
