@@ -23,8 +23,6 @@ import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from portal import metrics
-
 request_log = logging.getLogger("tessera.request")
 job_log = logging.getLogger("tessera.jobs")
 
@@ -145,7 +143,12 @@ class RequestLogMiddleware:
     """Outermost: the request id, the duration histogram and one log line per request."""
 
     def __init__(self, get_response):
+        # Imported here, not at the top: gunicorn's master loads this module for the formatter
+        # and must not make metric files of its own.
+        from portal import metrics
+
         self.get_response = get_response
+        self.metrics = metrics
 
     def __call__(self, request):
         start = time.perf_counter()
@@ -157,7 +160,7 @@ class RequestLogMiddleware:
             duration = time.perf_counter() - start
             response["X-Request-ID"] = request_id
             route = route_name(request)
-            metrics.observe_request(route, request.method, response.status_code, duration)
+            self.metrics.observe_request(route, request.method, response.status_code, duration)
             if request_log.isEnabledFor(logging.INFO):
                 kind, prefix = _credential(request)
                 tenant = getattr(request, "tenant", None)
@@ -203,6 +206,8 @@ def log_job_run(name: str, **fields):
 
 
 def _job_done(name: str, run: dict, start: float, outcome: str) -> None:
+    from portal import metrics
+
     metrics.JOB_RUNS.labels(name, outcome).inc()
     job_log.log(
         logging.INFO if outcome == "ok" else logging.ERROR,
