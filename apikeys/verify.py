@@ -41,7 +41,7 @@ from apikeys import keyformat, usage
 from apikeys.lookup import KeyRow, fetch_keys
 from apikeys.models import ApiKey
 from apikeys.services import ADMIN_SCOPES
-from portal import ratelimit
+from portal import metrics, ratelimit
 from portal.auth import ip_permitted, key_problem, lookup_key, reject
 from portal.errors import ApiError, Invalid
 from portal.respond import respond
@@ -199,6 +199,7 @@ def verify_key(request, tenant):
     answer = verify(
         request, tenant, data["key"], permission=data["permission"] or None, ip=data["ip"]
     )
+    metrics.VERIFICATIONS.labels(answer["code"]).inc()
     return respond(request, json=answer)
 
 

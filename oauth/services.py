@@ -22,11 +22,12 @@ from audit.services import record
 from oauth import signing, tokens
 from oauth.errors import OAuthError, invalid_client, invalid_grant
 from oauth.models import AccessToken, RefreshToken, SigningKey, TokenFamily
-from portal import ratelimit
+from portal import metrics, ratelimit
 from portal.auth import Actor, ip_permitted, key_problem, lookup_key
 from portal.errors import Forbidden, RateLimited
 
 
+@metrics.counts_authentication("oauth_client")
 def authenticate_client(tenant_slug: str, client_id, client_secret, ip) -> KeyRow:
     """The live agent key that `client_secret` is, if it belongs to agent `client_id` in this
     tenant; else `invalid_client` (an unknown tenant answers exactly like a wrong secret)."""

@@ -19,6 +19,7 @@ from django.utils import timezone
 from apikeys import lookup
 from apikeys.lookup import KeyRow
 from oauth import signing
+from portal import metrics
 from portal.auth import client_ip, ip_permitted
 from portal.errors import Forbidden, Unauthorized
 
@@ -128,6 +129,7 @@ def check(raw: str, tenant_slug: str, now=None) -> tuple[dict, TokenState] | Non
     return claims, state
 
 
+@metrics.counts_authentication("oauth_token")
 def authenticate_token(request, tenant_slug: str, raw: str) -> KeyRow:
     """The minting key of a live access token presented to tenant `tenant_slug`, or 401/403."""
     found = check(raw, tenant_slug)

@@ -22,6 +22,7 @@ from apikeys.forms import EmptyForm
 from apikeys.models import ApiKey
 from oauth import services, signing, tokens
 from oauth.errors import OAuthError, invalid_client, invalid_request
+from portal import metrics
 from portal.auth import authenticate_key, client_ip, get_credential
 from portal.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
 from portal.respond import notify, respond
@@ -92,6 +93,7 @@ def client_credentials(request, params) -> tuple[str, str] | None:
 
 
 def token_response(issued: services.Issued, headers: dict) -> JsonResponse:
+    metrics.TOKENS_ISSUED.inc()
     response = JsonResponse(issued.as_dict())
     for name, value in headers.items():
         response[name] = value

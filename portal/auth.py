@@ -15,6 +15,7 @@ from django.utils import timezone
 from apikeys import keyformat
 from apikeys.lookup import KeyRow, fetch_keys
 from apikeys.models import ApiKey
+from portal import metrics
 from portal.errors import BadRequest, Forbidden, Unauthorized
 
 log = logging.getLogger("tessera.auth")
@@ -85,6 +86,12 @@ def _parse_ip(value: str):
     if ip.version == 6 and ip.ipv4_mapped:
         return ip.ipv4_mapped
     return ip
+
+
+def peer_is_trusted_proxy(request) -> bool:
+    """Is the direct peer (REMOTE_ADDR) one of the TRUSTED_PROXIES?"""
+    peer = _parse_ip(request.META.get("REMOTE_ADDR", ""))
+    return peer is not None and any(peer in net for net in _trusted_networks())
 
 
 def client_ip(request) -> str | None:
@@ -224,6 +231,7 @@ def ip_permitted(key: KeyRow, ip: str | None) -> bool:
     )
 
 
+@metrics.counts_authentication("api_key")
 def authenticate_key(request, tenant_slug: str, raw: str, also: str | None = None) -> KeyRow:
     """Return the live key for `raw` in tenant `tenant_slug`, or raise Unauthorized/Forbidden.
 

@@ -63,6 +63,14 @@ def recovered() -> None:
     log.warning("database reachable again")
 
 
+def require_database() -> None:
+    """Raise the outage's own error now if the database does not answer: for a page that needs
+    no query to render but cannot work without the database (the login form), so that it shows
+    the 503 page instead of a form whose post would fail."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
 def check_recovered() -> None:
     """While down, one cheap query after a request decides whether the outage is over."""
     if not _down:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
+from portal import metrics
+
 log = logging.getLogger("tessera.ratelimit")
 
 WINDOW = 60
@@ -78,6 +80,7 @@ def count(name: str, limit: int, window: int = WINDOW, now: float | None = None)
         counts = {}
     used = sum(counts.values())
     if used > limit:
+        metrics.rate_limited(name)
         try:
             cache.decr(names[-1])  # refused: it does not spend the budget
         except Exception:

@@ -9,6 +9,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from portal.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.FileAwareEnv()
@@ -87,6 +89,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "portal.middleware.ApiMountMiddleware",
@@ -227,7 +230,8 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Probes and scrapers talk to each app server directly, often over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # `check --deploy` recognises CSRF protection only by CsrfViewMiddleware's dotted path; ours is a
 # subclass of it (tests/portal/test_settings.py holds it to that). HSTS preload is an operator's
 # commitment, so it stays opt-in (SECURE_HSTS_PRELOAD=true).
@@ -246,18 +250,9 @@ USAGE_REDIS_URL = env.str(
 USAGE_REDIS_PREFIX = env.str("USAGE_REDIS_PREFIX", default="tessera:usage")
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # A database outage is logged once by portal.outage, not once per 503 it answers.
-    "filters": {"outage": {"()": "portal.outage.OutageLogFilter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    # runserver prints its own start-up and request lines; don't log them a second time.
-    "loggers": {
-        "django.request": {"filters": ["outage"]},
-        "django.server": {"level": "WARNING"},
-        "django.utils.autoreload": {"level": "WARNING"},
-    },
-}
+# LOG_FORMAT=json: every log line one JSON object, and one line per request (portal/logs.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+
+# GET /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is a 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

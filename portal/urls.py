@@ -10,7 +10,7 @@ from apikeys import urls as apikeys_urls
 from apikeys import verify as apikeys_verify
 from audit import urls as audit_urls
 from oauth import urls as oauth_urls
-from portal import openapi, views
+from portal import metrics, openapi, views
 from tenants import urls as tenants_urls
 from webhooks import urls as webhooks_urls
 
@@ -29,6 +29,8 @@ api_patterns = [p for app in APPS for p in getattr(app, "api_patterns", [])]
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     *tenants_urls.root_patterns,
     *apikeys_leaks.root_patterns,
     *openapi.root_patterns,

@@ -20,6 +20,7 @@ from django.core.validators import RegexValidator, validate_email
 from django.db import IntegrityError, transaction
 
 from audit.services import record
+from portal import metrics
 from portal.auth import Actor
 from portal.errors import BadRequest, Conflict, Invalid, NotFound, RateLimited
 from portal.validation import clean_name
@@ -279,6 +280,7 @@ def _record_in_every_tenant(user, actor, action: str, metadata=None) -> None:
             record(membership.tenant, actor, action, target=user, metadata=metadata or {})
 
 
+@metrics.counts_authentication("password")
 def log_in(request, email: str, password: str) -> User:
     """Check a login attempt and return the user, or raise LoginFailed / LoginThrottled.
 

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apikeys.forms import EmptyForm
 from apikeys.models import ApiKey
 from oauth import services as oauth_services
+from portal import outage
 from portal.errors import ApiError
 from portal.respond import respond
 from portal.tenancy import get_or_404, tenant_view
@@ -52,6 +53,7 @@ def login_view(request):
     """Email + password login, throttled per email (SPEC §7); honours a safe `next`."""
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
     if request.method != "POST":
+        outage.require_database()
         if request.user.is_authenticated:
             return HttpResponseRedirect(next_url or reverse("tenant-picker"))
         return render(request, "registration/login.html", {"next": next_url or ""})

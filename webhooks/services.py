@@ -21,6 +21,7 @@ from django.utils import timezone
 from apikeys.models import ApiKey
 from audit.services import record
 from oauth.services import prune_tokens
+from portal import metrics
 from portal.auth import Actor
 from portal.errors import Conflict, Invalid
 from portal.serializers import ts
@@ -254,6 +255,7 @@ def record_attempt(delivery, *, now, outcome, final=False) -> Delivery | None:
         d = _ours(delivery).select_for_update().first()
         if d is None:
             return None
+        metrics.webhook_attempt(outcome.status_code)
         hook = Webhook.objects.select_for_update().get(pk=d.webhook_id)  # locked row: still there
         d.attempts = [*d.attempts, attempt]
         d.lease_until = None

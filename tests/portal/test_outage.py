@@ -65,6 +65,22 @@ def test_a_portal_page_while_the_database_is_down_is_a_503_page(owner_client):
     assert int(response["Retry-After"]) > 0
 
 
+@pytest.mark.parametrize("logged_in", [False, True])
+def test_the_login_page_while_the_database_is_down_is_a_503_page(owner, logged_in):
+    """The form needs no query to render, but a login cannot work: the 503 page, not a form
+    whose post would fail (nor a 500)."""
+    client = Client()
+    if logged_in:
+        client.force_login(owner)
+    with database_down():
+        response = client.get("/login")
+    assert response.status_code == 503
+    assert response["Content-Type"].startswith("text/html")
+    assert b"Service unavailable" in response.content
+    assert int(response["Retry-After"]) > 0
+    assert Client().get("/login").status_code == 200  # and the form again once it is back
+
+
 def test_the_login_page_post_while_the_database_is_down_is_a_503_page(owner):
     with database_down():
         response = Client().post("/login", {"email": "owner@acme.test", "password": "x"})

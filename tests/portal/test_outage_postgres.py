@@ -160,6 +160,10 @@ def test_stopping_the_database_gives_503s_logged_once_and_a_full_recovery(cluste
         for response in answers[1::3]:
             assert response.headers["Content-Type"].startswith("text/html")
             assert b"Service unavailable" in response.body
+        for headers in ({}, session):  # the login page, anonymous or logged in
+            login = request(base + "/login", headers=headers)
+            assert login.status == 503, login
+            assert b"Service unavailable" in login.body
 
         cluster.start()
         deadline = time.monotonic() + 30
@@ -170,6 +174,7 @@ def test_stopping_the_database_gives_503s_logged_once_and_a_full_recovery(cluste
             assert api().status == 200
             assert page().status == 200
         assert post().status == 201
+        assert request(base + "/login").status == 200
 
     log = log_path.read_text()
     assert "Traceback" not in log

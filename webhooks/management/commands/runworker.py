@@ -7,6 +7,7 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections, connection
 
+from portal.logs import log_job_run
 from webhooks import services
 
 
@@ -35,7 +36,8 @@ class Command(BaseCommand):
                 if not connection.in_atomic_block:  # (a test calling the command holds one)
                     close_old_connections()  # drop a connection the database closed meanwhile
                 if not no_jobs and time.monotonic() - last_jobs >= jobs_every:
-                    services.run_jobs()
+                    with log_job_run("scheduled_jobs") as run:
+                        run.update(services.run_jobs())
                     last_jobs = time.monotonic()
                 claimed = courier.dispatch(limit=batch)
                 if not courier.idle:
