@@ -10,6 +10,7 @@ hash from an export alone (README, "Checking an export offline").
 import hashlib
 import json
 import uuid
+from collections import namedtuple
 from dataclasses import dataclass
 
 from django.db import connections
@@ -21,6 +22,12 @@ VERIFY_CHUNK = 2000
 # pg_advisory_xact_lock(namespace, key): the namespace keeps the chain's locks apart from any
 # other advisory lock; the key is the tenant's (two tenants sharing one only wait for each other).
 _LOCK_NAMESPACE = 0x41554454  # "AUDT"
+# What verification reads of each event: plain rows, as model instances would double its time.
+_Row = namedtuple(
+    "_Row",
+    "pk seq prev_hash hash occurred_at action actor_type actor_id actor_name target_type "
+    "target_id target_name ip user_agent metadata",
+)
 
 
 def canonical(event, tenant_slug: str) -> bytes:
@@ -66,8 +73,8 @@ def verify(tenant, *, chunk_size: int = VERIFY_CHUNK) -> Verdict:
     elsewhere (an earlier export) to see that too.
     """
     expected_prev, expected_seq, count = GENESIS, 1, 0
-    events = tenant.audit_events.order_by("seq").iterator(chunk_size=chunk_size)
-    for event in events:
+    rows = tenant.audit_events.order_by("seq").values_list(*_Row._fields)
+    for event in map(_Row._make, rows.iterator(chunk_size=chunk_size)):
         reason = None
         if event.seq != expected_seq:
             reason = (

@@ -13,12 +13,15 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
+from django.test import RequestFactory
 from django.utils import timezone
 
 from audit import chain
 from audit.models import AppendOnlyError, AuditEvent
 from audit.services import record
 from portal.auth import Actor
+from tenants import services as tenant_services
+from tenants.models import Membership, Tenant, User
 from tests.apikeys.test_concurrency import race
 from tests.conftest import mint_admin_key, requires_postgres
 from tests.perf.conftest import run_python
@@ -126,6 +129,25 @@ def test_recording_an_event_costs_one_query_for_the_head_and_a_lock_on_postgresq
     baseline = 3 if connection.vendor == "postgresql" else 2
     with transaction.atomic(), django_assert_num_queries(baseline + 1):
         add_events(tenant, 1)
+
+
+@pytest.mark.django_db
+def test_a_users_events_in_several_tenants_are_chained_in_one_tenant_order(monkeypatch):
+    """Each append holds its tenant's chain until commit: two logins locking two chains in
+    opposite orders would deadlock (on PostgreSQL), so every user's go in tenant id order."""
+    tenants = [Tenant.objects.create(slug=f"t{i}", name=f"T{i}") for i in range(4)]
+    user = User.objects.create_user("many@acme.test", "correct horse battery staple")
+    for tenant in sorted(tenants, key=lambda t: t.pk, reverse=True):  # joined in reverse
+        Membership.objects.create(tenant=tenant, user=user, role="viewer")
+    locked = []
+
+    def recording(tenant, *args, **kwargs):
+        locked.append(tenant.pk)
+        return record(tenant, *args, **kwargs)
+
+    monkeypatch.setattr(tenant_services, "record", recording)
+    tenant_services.log_out(RequestFactory().get("/"), user)
+    assert locked == sorted(t.pk for t in tenants)
 
 
 # --- verification --------------------------------------------------------------------------
