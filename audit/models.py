@@ -82,7 +82,8 @@ class AuditEvent(models.Model):
         raise AppendOnlyError("audit events cannot be deleted")
 
     def _link(self, using: str) -> None:
-        """Take the next place in the tenant's chain: lock its head, then read it (one query)."""
+        """Take the next place in the tenant's chain: lock it, then read its head (one small
+        query, plus the lock's on PostgreSQL)."""
         # Hashed as it will be read back: the database stores IPv6 addresses normalised.
         self.ip = self._meta.get_field("ip").to_python(self.ip)
         chain.lock_head(self.tenant_id, using)

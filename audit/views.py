@@ -172,6 +172,6 @@ def audit_export(request, tenant):
 @tenant_view(scope="audit:read", role="admin", methods=("GET",))
 def audit_verify(request, tenant):
     """Recompute the tenant's chain: `{"ok": true, "events": n}`, or the first event where it
-    breaks, `{"ok": false, "brokenAt", "reason"}` (SPEC §13). Admins only in the portal: it
-    reads the whole log."""
+    breaks, `{"ok": false, "brokenAt", "reason"}` (SPEC §13). A session needs the admin role, as
+    it reads the whole log."""
     return respond(request, json=lambda: chain.verify(tenant).as_json())
