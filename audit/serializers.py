@@ -1,4 +1,4 @@
-"""JSON for audit events (SPEC §5)."""
+"""JSON for audit events (SPEC §5), with the chain's hashes (SPEC §13)."""
 
 from portal.serializers import ts
 
@@ -7,7 +7,9 @@ def _ref(type_, id_, name):
     return {"type": type_, "id": id_ or None, "name": name}
 
 
-def event(e) -> dict:
+def content(e) -> dict:
+    """The event's own fields: what its hash covers (audit.chain), and all the JSON but the
+    hashes. Changing this changes every hash: existing chains would no longer verify."""
     return {
         "id": str(e.pk),
         "occurredAt": ts(e.occurred_at),
@@ -18,3 +20,7 @@ def event(e) -> dict:
         "userAgent": e.user_agent,
         "metadata": e.metadata or {},
     }
+
+
+def event(e) -> dict:
+    return {**content(e), "prevHash": e.prev_hash, "hash": e.hash}

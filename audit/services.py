@@ -22,7 +22,9 @@ def target_ref(obj) -> tuple[str, str, str]:
 
 
 def record(tenant, actor, action: str, *, target=None, metadata=None) -> AuditEvent:
-    """Append one event. `metadata` must never hold a secret; keys named like one are refused."""
+    """Append one event to the tenant's chain (audit.chain), in the caller's transaction: the
+    chain's head stays locked until it commits. `metadata` must never hold a secret; keys named
+    like one are refused."""
     metadata = dict(metadata or {})
     leaked = _SECRET_KEYS & {k.lower() for k in metadata}
     if leaked:

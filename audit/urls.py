@@ -10,4 +10,5 @@ portal_patterns = [
 api_patterns = [
     path("admin/audit-logs", views.audit_log, name="audit-logs"),
     path("admin/audit-logs/export", views.audit_export, name="audit-logs-export"),
+    path("admin/audit-logs/verify", views.audit_verify, name="audit-logs-verify"),
 ]

@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from audit import serializers
+from audit import chain, serializers
 from audit.forms import ACTION_CHOICES, AuditFilterForm, ExportForm
 from portal.errors import Invalid
 from portal.pagination import paginate
@@ -33,6 +33,8 @@ CSV_COLUMNS = [
     "ip",
     "userAgent",
     "metadata",
+    "prevHash",
+    "hash",
 ]
 
 
@@ -131,6 +133,8 @@ def _csv_lines(events):
             data["ip"],
             data["userAgent"],
             json.dumps(data["metadata"], sort_keys=True, separators=(",", ":")),
+            data["prevHash"],
+            data["hash"],
         ]
         yield writer.writerow([_csv_cell(v) for v in row])
 
@@ -163,3 +167,11 @@ def audit_export(request, tenant):
     )
     response["Cache-Control"] = "no-store"
     return response
+
+
+@tenant_view(scope="audit:read", role="admin", methods=("GET",))
+def audit_verify(request, tenant):
+    """Recompute the tenant's chain: `{"ok": true, "events": n}`, or the first event where it
+    breaks, `{"ok": false, "brokenAt", "reason"}` (SPEC §13). A session needs the admin role, as
+    it reads the whole log."""
+    return respond(request, json=lambda: chain.verify(tenant).as_json())

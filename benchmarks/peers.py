@@ -24,6 +24,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apikeys import services
+from audit import chain
 from audit.models import AuditEvent
 from benchmarks import seed
 from portal.auth import Actor
@@ -67,6 +68,8 @@ def seed_events(count: int, batch: int = 10_000) -> str:
     fields, sql = seed.insert_statement(AuditEvent)
     start = timezone.now()
     made = AuditEvent.objects.filter(tenant=tenant).count()
+    # Chained as record() would (audit.chain), after the exporter key's own event.
+    seq, prev_hash = tenant.audit_events.order_by("-seq").values_list("seq", "hash").first()
     with connection.cursor() as cursor:
         while made < count:
             rows = []
@@ -85,7 +88,11 @@ def seed_events(count: int, batch: int = 10_000) -> str:
                     ip="10.0.0.1",
                     user_agent="bench/1.0",
                     metadata={"reason": "scheduled", "n": i},
+                    seq=seq + 1,
+                    prev_hash=prev_hash,
                 )
+                event.hash = prev_hash = chain.digest(prev_hash, event, tenant.slug)
+                seq += 1
                 rows.append(
                     [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
                 )

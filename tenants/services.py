@@ -276,7 +276,8 @@ def _count_failure(email: str) -> int:
 
 def _record_in_every_tenant(user, actor, action: str, metadata=None) -> None:
     with transaction.atomic():
-        for membership in user.memberships.select_related("tenant"):
+        # In one order for every user: each record() holds its tenant's audit chain till commit.
+        for membership in user.memberships.select_related("tenant").order_by("tenant_id"):
             record(membership.tenant, actor, action, target=user, metadata=metadata or {})
 
 

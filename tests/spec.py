@@ -38,7 +38,9 @@ AGENT_FIELDS = {
     "keys",
 }
 ROLE_FIELDS = {"slug", "name", "permissions", "createdAt"}
+# §5, and the audit chain's two hashes of §13.
 EVENT_FIELDS = {"id", "occurredAt", "action", "actor", "target", "ip", "userAgent", "metadata"}
+EVENT_FIELDS |= {"prevHash", "hash"}
 VERIFY_FIELDS = {
     "valid",
     "code",

@@ -105,7 +105,11 @@ def test_audit_json_lists_events_in_the_spec_shape(api, events, url):
         "ip",
         "userAgent",
         "metadata",
+        "prevHash",
+        "hash",
     }
+    assert first["prevHash"] == body["data"][2]["hash"]
+    assert re.fullmatch(r"[0-9a-f]{64}", first["hash"])
     assert first["actor"] == {"type": "user", "id": ALICE.id, "name": "alice@acme.test"}
     assert first["target"] == {"type": "agent", "id": "a-1", "name": "support-bot"}
     assert first["ip"] == "198.51.100.7"

@@ -4,12 +4,14 @@ served to the portal session and to API keys, 404 from another tenant."""
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from django.http import StreamingHttpResponse
 
 from apikeys import services as key_services
 from audit.models import AuditEvent
+from audit.services import record
 from portal.auth import Actor
 from tests.conftest import HTMX, mint_admin_key
 
@@ -147,3 +149,61 @@ def test_audit_page_links_to_both_exports_with_its_filters(viewer_client, minted
     html = html.content.decode()
     assert f"{PAGE_EXPORT}?action=api_key.rotated&amp;format=csv" in html
     assert f"{PAGE_EXPORT}?action=api_key.rotated&amp;format=jsonl" in html
+
+
+# --- the chain's hashes, and the README's offline check -------------------------------------
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_offline_check() -> str:
+    """The Python block between the README's audit-offline-check markers, as published."""
+    text = README.read_text()
+    block = text.split("<!-- audit-offline-check:start -->")[1].split(
+        "<!-- audit-offline-check:end -->"
+    )[0]
+    return block.split("```python\n")[1].split("```")[0]
+
+
+def run_offline_check(tmp_path, monkeypatch, export: str) -> str:
+    (tmp_path / "audit.jsonl").write_text(export, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+    exec(compile(readme_offline_check(), "README.md", "exec"), {})  # noqa: S102 (our README)
+    return out.getvalue()
+
+
+def test_csv_export_carries_both_hashes(api, minted):
+    rows = csv_rows(api.get(API_EXPORT, {"format": "csv"}))
+    assert list(rows[0])[-2:] == ["prevHash", "hash"]
+    assert rows[-1]["prevHash"] == "0" * 64  # oldest last: the chain's first event
+    assert rows[0]["prevHash"] == rows[1]["hash"]
+
+
+def test_the_readmes_offline_check_accepts_an_untouched_jsonl_export(
+    api, minted, tmp_path, monkeypatch
+):
+    record(minted[0].tenant, Actor.system("tests"), "agent.created", metadata={"name": "Zoë ✓"})
+    export = body_of(api.get(API_EXPORT, {"format": "jsonl"}))
+    count = AuditEvent.objects.count()
+    newest = AuditEvent.objects.order_by("-seq").first()
+    assert run_offline_check(tmp_path, monkeypatch, export) == (
+        f"ok: {count} events; the newest hash is {newest.hash}\n"
+    )
+
+
+def test_the_readmes_offline_check_names_an_edited_event(api, minted, tmp_path, monkeypatch):
+    lines = body_of(api.get(API_EXPORT, {"format": "jsonl"})).splitlines()
+    edited = json.loads(lines[1])
+    edited["actor"]["name"] = "mallory"
+    lines[1] = json.dumps(edited)
+    with pytest.raises(SystemExit, match=f"event {edited['id']} does not match its hash"):
+        run_offline_check(tmp_path, monkeypatch, "\n".join(lines) + "\n")
+
+
+def test_the_readmes_offline_check_sees_a_deleted_event(api, minted, tmp_path, monkeypatch):
+    lines = body_of(api.get(API_EXPORT, {"format": "jsonl"})).splitlines()
+    del lines[1]  # newest first: all but the newest two still link from the start
+    with pytest.raises(SystemExit, match=f"the chain breaks after {len(lines) - 1} events"):
+        run_offline_check(tmp_path, monkeypatch, "\n".join(lines) + "\n")
