@@ -46,6 +46,10 @@ WEBHOOK_SECRET_ENCRYPTION_KEY = _required_secret(
 )
 # Lifts the public-address check and allows http targets (intranets, tests).
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+# runworker's delivery job: deliveries claimed per batch, and each one's lease in seconds
+# (0: the attempt's own deadline plus a margin; tests of a killed worker shorten it).
+WEBHOOK_DELIVERY_BATCH = env.int("WEBHOOK_DELIVERY_BATCH", default=20)
+WEBHOOK_LEASE_PER_DELIVERY = env.float("WEBHOOK_LEASE_PER_DELIVERY", default=0)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
