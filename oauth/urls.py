@@ -1,6 +1,5 @@
 """OAuth routes under `/t/<tenant>/api/v1/`; RFC 8414's path-inserted metadata URL is a root
-route (`root_patterns`). portal/urls.py mounts these before the agents app's, whose catch-all
-`admin/agents/<id>/<action>` would otherwise take `revoke-tokens`."""
+route (`root_patterns`)."""
 
 from django.urls import path
 
@@ -25,7 +24,7 @@ api_patterns = [
     ),
 ]
 
-# The agent page's "Revoke all tokens" (before the agents app's `agents/<id>/<action>`).
+# The agent page's "Revoke all tokens".
 portal_patterns = [
     path(
         "agents/<str:agent_id>/revoke-tokens",

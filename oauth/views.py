@@ -16,8 +16,8 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from agents import views as agent_pages
 from agents.models import PERMISSION_RE
+from agents.views import pages as agent_pages
 from apikeys.forms import EmptyForm
 from apikeys.models import ApiKey
 from oauth import services, signing, tokens

@@ -4,8 +4,8 @@ and knows none of them.
 Each app may have a `jobs.py` whose `jobs()` returns a list of `Job`s. A job holds no rule: it
 calls one of its app's services, which tests call directly. The scheduler runs each job every
 `every` seconds; a `drain` job (a queue, such as webhook deliveries) runs again at once while
-it reports work done. A job that raises is logged and runs again at its next turn; it never
-stops the worker or the other jobs.
+it reports work under way; a job's `close` runs when the worker stops. A job that raises is
+logged and runs again at its next turn; it never stops the worker or the other jobs.
 """
 
 import logging
@@ -28,6 +28,7 @@ class Job:
     every: float  # seconds between runs
     run: Callable[[], object]  # returns what it did (a count), logged when truthy
     drain: bool = False  # a queue: run again at once while it returns a truthy count
+    close: Callable[[], object] | None = None  # when the worker stops: finish what is under way
 
 
 def discover() -> list[Job]:
@@ -85,3 +86,12 @@ class Scheduler:
 
     def seconds_to_next(self) -> float:
         return max(0.0, min(self.next_at.values(), default=math.inf) - self.clock())
+
+    def close(self) -> None:
+        """Let each job finish what it has under way (a claimed batch is not left leased)."""
+        for job in self.jobs:
+            if job.close is not None:
+                try:
+                    job.close()
+                except Exception:
+                    log.exception("job %s failed to stop", job.name)

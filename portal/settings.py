@@ -46,10 +46,17 @@ WEBHOOK_SECRET_ENCRYPTION_KEY = _required_secret(
 )
 # Lifts the public-address check and allows http targets (intranets, tests).
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
-# runworker's delivery job: deliveries claimed per batch, and each one's lease in seconds
-# (0: the attempt's own deadline plus a margin; tests of a killed worker shorten it).
+# Each delivery attempt: seconds to connect, seconds in all (connect, status line, headers and
+# body), and how much of the response body is read; deliveries to different endpoints run on up
+# to WEBHOOK_DELIVERY_THREADS threads.
+WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
+WEBHOOK_ATTEMPT_DEADLINE = env.float("WEBHOOK_ATTEMPT_DEADLINE", default=15.0)
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=64 * 1024)
+WEBHOOK_DELIVERY_THREADS = env.int("WEBHOOK_DELIVERY_THREADS", default=8)
+# runworker's delivery job: deliveries claimed at once; and a delivery's lease runs this many
+# seconds past its attempt's deadline (the time a killed worker's rows wait for another worker).
 WEBHOOK_DELIVERY_BATCH = env.int("WEBHOOK_DELIVERY_BATCH", default=20)
-WEBHOOK_LEASE_PER_DELIVERY = env.float("WEBHOOK_LEASE_PER_DELIVERY", default=0)
+WEBHOOK_LEASE_MARGIN = env.float("WEBHOOK_LEASE_MARGIN", default=15.0)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -13,11 +13,8 @@ portal_patterns = [
     path("", views.overview, name="overview"),
     path("settings", settings_views.tenant_settings, name="settings"),
     path("settings/members", views.members, name="members"),
-    path(
-        "settings/members/<str:membership_id>/<str:action>",
-        views.member_action,
-        name="member-action",
-    ),
+    path("settings/members/<str:membership_id>/role", views.member_role, name="member-role"),
+    path("settings/members/<str:membership_id>/remove", views.member_remove, name="member-remove"),
 ]
 
 api_patterns = [

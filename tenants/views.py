@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apikeys.forms import EmptyForm
 from apikeys.models import ApiKey
 from oauth import services as oauth_services
-from portal.errors import ApiError, NotFound
+from portal.errors import ApiError
 from portal.respond import respond
 from portal.tenancy import get_or_404, tenant_view
 from portal.validation import validate
@@ -209,30 +209,17 @@ def members(request, tenant):
     return respond(request, f"{MEMBERS_TEMPLATE}#members", lambda: members_context(request, tenant))
 
 
-MEMBER_ACTIONS = {"role": RoleForm, "remove": EmptyForm}
-
-
-@tenant_view(write_role="owner", methods=("POST",), page=_members_page)
-def member_action(request, tenant, membership_id, action):
-    """POST .../settings/members/<id>/role|remove (owners only)."""
-    if action not in MEMBER_ACTIONS:
-        raise NotFound()
+def _member(request, tenant, membership_id, form):
+    """The membership (another tenant's is a 404), the posted body, and whether it is the
+    caller's own."""
     membership = get_or_404(tenant.memberships.select_related("user"), pk=membership_id)
-    data, _ = validate(MEMBER_ACTIONS[action], request)
-    mine = membership.pk == request.membership.pk
-    if action == "role":
-        result = services.change_role(tenant, request.actor, membership, role=data["role"])
-        if mine:
-            request.membership = result.membership
-        done = f"is now {result.membership.get_role_display().lower()}"
-        if not result.changed:
-            done = f"was already {result.membership.get_role_display().lower()}"
-    else:
-        services.remove_member(tenant, request.actor, membership)
-        done = f"was removed from {tenant.name}"
+    data, _ = validate(form, request)
+    return membership, data, membership.pk == request.membership.pk
+
+
+def _member_changed(request, tenant, membership, done, *, left=False):
+    """Back to the members page with what was `done`; `left`: to the picker instead."""
     messages.success(request, f"{membership.user.email} {done}.")
-    # Removing yourself leaves nothing of this tenant for you to see: back to the picker.
-    left = mine and action == "remove"
     next_url = reverse("tenant-picker") if left else _members_url(tenant)
     return respond(
         request,
@@ -240,4 +227,27 @@ def member_action(request, tenant, membership_id, action):
         lambda: members_context(request, tenant),
         redirect=next_url,
         headers={"HX-Redirect": next_url} if left else None,
+    )
+
+
+@tenant_view(write_role="owner", methods=("POST",), page=_members_page)
+def member_role(request, tenant, membership_id):
+    """POST .../settings/members/<id>/role (owners only)."""
+    membership, data, mine = _member(request, tenant, membership_id, RoleForm)
+    result = services.change_role(tenant, request.actor, membership, role=data["role"])
+    if mine:
+        request.membership = result.membership
+    role = result.membership.get_role_display().lower()
+    done = f"is now {role}" if result.changed else f"was already {role}"
+    return _member_changed(request, tenant, membership, done)
+
+
+@tenant_view(write_role="owner", methods=("POST",), page=_members_page)
+def member_remove(request, tenant, membership_id):
+    """POST .../settings/members/<id>/remove (owners only)."""
+    membership, _, mine = _member(request, tenant, membership_id, EmptyForm)
+    services.remove_member(tenant, request.actor, membership)
+    # Removing yourself leaves nothing of this tenant for you to see: back to the picker.
+    return _member_changed(
+        request, tenant, membership, f"was removed from {tenant.name}", left=mine
     )

@@ -16,8 +16,12 @@ portal_patterns = [
         name="webhook-redeliver",
     ),
     path(
-        "settings/webhooks/<str:hook_id>/<str:action>", views.webhook_action, name="webhook-action"
+        "settings/webhooks/<str:hook_id>/rotate-secret",
+        views.webhook_rotate_secret,
+        name="webhook-rotate-secret",
     ),
+    path("settings/webhooks/<str:hook_id>/test", views.webhook_test, name="webhook-test"),
+    path("settings/webhooks/<str:hook_id>/delete", views.webhook_delete, name="webhook-delete"),
 ]
 
 api_patterns = [
@@ -35,5 +39,10 @@ api_patterns = [
         views.delivery_redeliver,
         name="webhook-redeliver",
     ),
-    path("admin/webhooks/<str:hook_id>/<str:action>", views.webhook_action, name="webhook-action"),
+    path(
+        "admin/webhooks/<str:hook_id>/rotate-secret",
+        views.webhook_rotate_secret,
+        name="webhook-rotate-secret",
+    ),
+    path("admin/webhooks/<str:hook_id>/test", views.webhook_test, name="webhook-test"),
 ]

@@ -2,7 +2,6 @@
 
 from django.urls import reverse
 
-from portal.errors import NotFound
 from portal.pagination import paginate
 from portal.respond import notify, respond
 from portal.tenancy import get_or_404, tenant_view
@@ -158,49 +157,58 @@ def _detail_answer(request, tenant, hook, *, json, secret=None, **kwargs):
 
 
 @tenant_view(scope="webhooks:write", methods=("POST",))
-def webhook_action(request, tenant, hook_id, action):
-    """POST …/rotate-secret, …/test, and …/delete for portal form posts."""
+def webhook_rotate_secret(request, tenant, hook_id):
+    """POST …/rotate-secret: a new signing secret, shown once; the old one signs too for
+    `gracePeriod` seconds."""
     hook = _hook(tenant, hook_id)
-    if action == "rotate-secret":
-        data, _ = validate(RotateSecretForm, request)
-        grace = data["gracePeriod"]
-        hook, secret = services.rotate_secret(
-            tenant,
-            request.actor,
-            hook,
-            grace_period=services.DEFAULT_GRACE if grace is None else grace,
-        )
-        return _detail_answer(
-            request,
-            tenant,
-            hook,
-            secret=secret,
-            json=lambda: serializers.webhook(hook, secret=secret),
-            redirect=_detail_url(tenant, hook),
-        )
-    if action == "test":
-        validate(EmptyForm, request)
-        d = services.send_test(tenant, request.actor, hook)
-        notify(request, "Test event queued.")
-        return _detail_answer(
-            request,
-            tenant,
-            hook,
-            json=lambda: serializers.delivery(d),
-            status=202,
-            redirect=_detail_url(tenant, hook),
-        )
-    if action == "delete" and not request.is_api:
-        validate(EmptyForm, request)
-        services.delete_webhook(tenant, request.actor, hook)
-        notify(request, "Webhook deleted.")
-        return respond(
-            request,
-            f"{LIST_TEMPLATE}#webhooks",
-            lambda: list_context(request, tenant),
-            redirect=_list_url(tenant),
-        )
-    raise NotFound()
+    data, _ = validate(RotateSecretForm, request)
+    grace = data["gracePeriod"]
+    hook, secret = services.rotate_secret(
+        tenant,
+        request.actor,
+        hook,
+        grace_period=services.DEFAULT_GRACE if grace is None else grace,
+    )
+    return _detail_answer(
+        request,
+        tenant,
+        hook,
+        secret=secret,
+        json=lambda: serializers.webhook(hook, secret=secret),
+        redirect=_detail_url(tenant, hook),
+    )
+
+
+@tenant_view(scope="webhooks:write", methods=("POST",))
+def webhook_test(request, tenant, hook_id):
+    """POST …/test: queue a test event to the webhook."""
+    hook = _hook(tenant, hook_id)
+    validate(EmptyForm, request)
+    d = services.send_test(tenant, request.actor, hook)
+    notify(request, "Test event queued.")
+    return _detail_answer(
+        request,
+        tenant,
+        hook,
+        json=lambda: serializers.delivery(d),
+        status=202,
+        redirect=_detail_url(tenant, hook),
+    )
+
+
+@tenant_view(scope="webhooks:write", methods=("POST",))
+def webhook_delete(request, tenant, hook_id):
+    """POST …/delete: the portal's form (the API deletes with DELETE on the webhook)."""
+    hook = _hook(tenant, hook_id)
+    validate(EmptyForm, request)
+    services.delete_webhook(tenant, request.actor, hook)
+    notify(request, "Webhook deleted.")
+    return respond(
+        request,
+        f"{LIST_TEMPLATE}#webhooks",
+        lambda: list_context(request, tenant),
+        redirect=_list_url(tenant),
+    )
 
 
 @tenant_view(scope="webhooks:read", methods=("GET",))

@@ -42,7 +42,8 @@ ROOT = Path(__file__).resolve().parents[2]
 REDIS = "redis://127.0.0.1:6379/9"
 ADMIN = "/t/acme-corp/api/v1/admin"
 BATCH = 5
-LEASE_PER_DELIVERY = 1  # seconds: a killed worker's batch is free again after BATCH of them
+# A lease is an attempt's deadline plus a margin: a killed worker's rows are free after 6 s.
+DEADLINE, LEASE_MARGIN = 5, 1
 
 pytestmark = [
     pytest.mark.slow,
@@ -191,7 +192,8 @@ def test_two_hosts_and_two_workers_act_as_one_deployment(redis_db):
         "USAGE_FLUSH_SECONDS": "1",
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
         "WEBHOOK_DELIVERY_BATCH": str(BATCH),
-        "WEBHOOK_LEASE_PER_DELIVERY": str(LEASE_PER_DELIVERY),
+        "WEBHOOK_ATTEMPT_DEADLINE": str(DEADLINE),
+        "WEBHOOK_LEASE_MARGIN": str(LEASE_MARGIN),
     }
     admin = {"Authorization": f"Bearer {db.admin_secret}"}
     with ExitStack() as stack:

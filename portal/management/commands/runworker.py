@@ -52,12 +52,14 @@ class Command(BaseCommand):
         self.stderr.write("worker started")
         self.stderr.flush()
         schedule = scheduler.Scheduler(jobs, once=once)
-        while not stop.is_set():
-            # A job's run is finished before stopping: a claimed batch is not left leased.
-            busy = schedule.run_due()
-            if busy:
-                continue
-            if once:
-                break
-            stop.wait(min(poll, schedule.seconds_to_next()))
+        try:
+            while not stop.is_set():
+                busy = schedule.run_due()
+                if busy:
+                    continue
+                if once:
+                    break
+                stop.wait(min(poll, schedule.seconds_to_next()))
+        finally:
+            schedule.close()  # attempts under way are finished and recorded, the rest given back
         self.stderr.write("worker stopped")

@@ -1,6 +1,7 @@
-"""API key views: each serves the portal page, its HTMX fragments and the JSON API."""
+"""Admin keys: the keys table (and minting), the key page and its edits; each serves the portal
+page, its HTMX fragments and the JSON API. Each key's lifecycle is in `lifecycle`, bulk actions
+in `bulk`."""
 
-import uuid
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -16,12 +17,9 @@ from apikeys.forms import (
     DEFAULT_KEY_EXPIRY,
     GRACE_CHOICES,
     KEY_FORM_EXPIRY_CHOICES,
-    BulkForm,
     EmptyForm,
     KeyFilterForm,
     MintKeyForm,
-    RevokeForm,
-    RotateForm,
     UpdateKeyForm,
     portal_scopes,
 )
@@ -29,9 +27,9 @@ from apikeys.models import ApiKey
 from apikeys.search import key_search
 from apikeys.services import ADMIN_SCOPES
 from portal import once
-from portal.errors import ApiError, Invalid, NotFound
+from portal.errors import Invalid
 from portal.pagination import paginate
-from portal.respond import notify, respond, wants_fragment
+from portal.respond import respond, wants_fragment
 from portal.tenancy import get_or_404, tenant_view
 from portal.validation import parse_query, validate
 
@@ -73,7 +71,7 @@ def filtered_keys(tenant, filters):
     return qs
 
 
-def _list_page(request, tenant):
+def _paginated_keys(request, tenant):
     return paginate(request, filtered_keys(tenant, parse_query(request, KeyFilterForm)))
 
 
@@ -94,7 +92,7 @@ def page_context(request, tenant, **extra):
         "filter_query": _query(filters),
         "state_query": _query(filters, cursor=cursor),
         "next_query": _query(filters, cursor=page.next_cursor) if page.next_cursor else "",
-        "list_url": _list_url(tenant),
+        "list_url": list_url(tenant),
         "fragment": wants_fragment(request),
         "now": timezone.now(),
         "status_choices": STATUS_CHOICES,
@@ -108,7 +106,7 @@ def page_context(request, tenant, **extra):
     }
 
 
-def _page(request):
+def list_page(request):
     """The keys page again, with the posted form's values, for a form post's errors."""
     checked = request.POST.getlist("scopes")
     try:
@@ -119,11 +117,17 @@ def _page(request):
         return TEMPLATE, page_context(request, request.tenant, checked_scopes=checked)
 
 
-def _list_url(tenant):
+def list_url(tenant):
     return reverse("portal:api-keys", kwargs={"tenant": tenant.slug})
 
 
-@tenant_view(scope="api_keys:read", write_scope="api_keys:write", page=_page)
+def back_to_list(request, tenant):
+    """The keys table as the action was posted from it (its filters and cursor)."""
+    query = request.GET.urlencode()
+    return list_url(tenant) + (f"?{query}" if query else "")
+
+
+@tenant_view(scope="api_keys:read", write_scope="api_keys:write", page=list_page)
 def api_key_list(request, tenant):
     """GET: list keys (filter by status, kind, agentId). POST: mint an admin key."""
     if request.method == "POST":
@@ -147,17 +151,17 @@ def api_key_list(request, tenant):
             json=lambda: serializers.key(key, secret=secret),
             status=201,
             secret=True,
-            redirect=_list_url(tenant),
+            redirect=list_url(tenant),
         )
     return respond(
         request,
         f"{TEMPLATE}#key-table",
         lambda: page_context(request, tenant),
-        json=lambda: _list_page(request, tenant).as_json(serializers.key),
+        json=lambda: _paginated_keys(request, tenant).as_json(serializers.key),
     )
 
 
-def _get_key(tenant, key_id) -> ApiKey:
+def get_key(tenant, key_id) -> ApiKey:
     return get_or_404(tenant.api_keys.select_related("agent"), pk=key_id)
 
 
@@ -168,7 +172,7 @@ def detail_context(request, tenant, key, **extra):
     return {
         "key": key,
         "now": timezone.now(),
-        "list_url": _list_url(tenant),
+        "list_url": list_url(tenant),
         "grace_choices": GRACE_CHOICES,
         "default_grace": DEFAULT_GRACE,
         "related": tenant.api_keys.filter(
@@ -182,7 +186,7 @@ def detail_context(request, tenant, key, **extra):
 
 
 def _detail_page(request):
-    key = _get_key(request.tenant, request.resolver_match.kwargs["key_id"])
+    key = get_key(request.tenant, request.resolver_match.kwargs["key_id"])
     return DETAIL_TEMPLATE, detail_context(request, request.tenant, key)
 
 
@@ -196,7 +200,7 @@ def _detail_page(request):
 def api_key_detail(request, tenant, key_id):
     """GET one key (the portal's key page); PATCH (or the page's form post) edits its name,
     note, rate limit and allowlist; DELETE removes it (the key stops working)."""
-    key = _get_key(tenant, key_id)
+    key = get_key(tenant, key_id)
     if request.method == "DELETE":
         validate(EmptyForm, request)
         services.delete_key(tenant, request.actor, key)
@@ -212,140 +216,5 @@ def api_key_detail(request, tenant, key_id):
         f"{DETAIL_TEMPLATE}#key-detail",
         lambda: detail_context(request, tenant, key, saved=request.method == "POST"),
         json=lambda: serializers.key(key),
-        redirect=f"{_list_url(tenant)}/{key.pk}" if request.method == "POST" else None,
+        redirect=f"{list_url(tenant)}/{key.pk}" if request.method == "POST" else None,
     )
-
-
-ACTIONS = {
-    "rotate": RotateForm,
-    "deprecate": EmptyForm,
-    "activate": EmptyForm,
-    "revoke": RevokeForm,
-    "delete": EmptyForm,
-}
-DONE = {
-    "deprecate": "deprecated",
-    "activate": "activated",
-    "revoke": "revoked",
-    "delete": "deleted",
-}
-
-
-def apply_action(tenant, actor, key, action, data):
-    """deprecate|activate|revoke|delete one key: the single code path of single and bulk calls."""
-    if action == "delete":
-        services.delete_key(tenant, actor, key)
-        return key
-    if action == "revoke":
-        return services.revoke_key(tenant, actor, key, reason=data.get("reason") or "")
-    return getattr(services, f"{action}_key")(tenant, actor, key)
-
-
-@tenant_view(scope="api_keys:write", methods=("POST",), page=_page)
-def api_key_action(request, tenant, key_id, action):
-    """POST .../<id>/rotate|deprecate|activate|revoke, and delete for portal form posts."""
-    if action not in ACTIONS or (action == "delete" and request.is_api):
-        raise NotFound()
-    key = _get_key(tenant, key_id)
-    data, _ = validate(ACTIONS[action], request)
-    query = request.GET.urlencode()
-    back = _list_url(tenant) + (f"?{query}" if query else "")
-    if action == "rotate":
-        with once.claimed(request):
-            new_key, secret = services.rotate_key(
-                tenant, request.actor, key, grace_period=data.get("gracePeriod") or 0
-            )
-        return respond(
-            request,
-            f"{TEMPLATE}#minted",
-            lambda: page_context(
-                request, tenant, minted=new_key, secret=secret, rotated=new_key.rotated_from
-            ),
-            json=lambda: serializers.key(new_key, secret=secret),
-            status=201,
-            secret=True,
-            redirect=back,
-        )
-    key = apply_action(tenant, request.actor, key, action, data)
-    notify(request, f"Key “{key.name}” ({key.prefix}) {DONE[action]}.")
-    return respond(
-        request,
-        f"{TEMPLATE}#key-table",
-        lambda: page_context(request, tenant),
-        json=lambda: serializers.key(key),
-        redirect=back,
-    )
-
-
-BULK_TEMPLATE = "apikeys/apikey_bulk_confirm.html"
-
-
-def bulk_apply(tenant, actor, action, ids, data) -> list[dict]:
-    """Each id on its own, in its own transaction and audit event: one item's 404 or 409 does
-    not stop the rest. Each status is what the single call answers (delete: 204)."""
-    results = []
-    for key_id in ids:
-        try:
-            apply_action(tenant, actor, _get_key(tenant, key_id), action, data)
-        except ApiError as exc:
-            results.append({"id": key_id, "status": exc.status, "error": exc.code})
-        else:
-            results.append({"id": key_id, "status": 204 if action == "delete" else 200})
-    return results
-
-
-def _bulk_data(request):
-    """The posted bulk form; a portal post's `confirm` marker is not part of it."""
-    if request.is_api:
-        return validate(BulkForm, request)[0], True
-    posted = request.POST.copy()
-    confirmed = posted.pop("confirm", None) is not None
-    return BulkForm(posted).validate(), confirmed
-
-
-@tenant_view(scope="api_keys:write", methods=("POST",), page=_page)
-def api_key_bulk(request, tenant):
-    """POST .../api-keys/bulk {action, ids, reason?}. The portal asks to confirm first."""
-    data, confirmed = _bulk_data(request)
-    action, ids = data["action"], data["ids"]
-    if not confirmed:
-        selected = [k for k in filtered_keys(tenant, {}).filter(pk__in=_uuids(ids))]
-        return respond(
-            request,
-            f"{BULK_TEMPLATE}#bulk-confirm",
-            lambda: {
-                "action": action,
-                "ids": ids,
-                "reason": data.get("reason") or "",
-                "selected": selected,
-                "missing": len(ids) - len(selected),
-                "list_url": _list_url(tenant),
-                "state_query": request.GET.urlencode(),
-            },
-        )
-    results = bulk_apply(tenant, request.actor, action, ids, data)
-    if not request.is_api:
-        done = sum(1 for r in results if r["status"] < 300)
-        failed = len(results) - done
-        text = f"{done} key(s) {DONE[action]}."
-        if failed:
-            text += f" {failed} could not be: they were missing or not in a state for it."
-        (messages.warning if failed else messages.success)(request, text)
-    query = request.GET.urlencode()
-    return respond(
-        request,
-        f"{TEMPLATE}#key-table",
-        lambda: page_context(request, tenant),
-        json=lambda: {"results": results},
-        redirect=_list_url(tenant) + (f"?{query}" if query else ""),
-    )
-
-
-def _uuids(ids):
-    out = []
-    for value in ids:
-        try:
-            out.append(uuid.UUID(value))
-        except ValueError:
-            continue
-    return out
