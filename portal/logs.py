@@ -194,7 +194,8 @@ def log_job_run(name: str, **fields):
     """Wrap one run of a worker job: one line on `tessera.jobs` with its duration and outcome
     (`ok` or `error`; the exception is logged with it and raised again), counted in
     `tessera_job_runs`. The body may add fields to the line: `with log_job_run("prune") as
-    run: run["pruned"] = n`."""
+    run: run["pruned"] = n`. A run that sets `run["quiet"] = True` (a queue polled and found
+    empty) is counted but logged at DEBUG, so an idle worker does not write a line a second."""
     run = dict(fields)
     start = time.perf_counter()
     try:
@@ -208,9 +209,10 @@ def log_job_run(name: str, **fields):
 def _job_done(name: str, run: dict, start: float, outcome: str) -> None:
     from portal import metrics
 
+    quiet = run.pop("quiet", False)
     metrics.JOB_RUNS.labels(name, outcome).inc()
     job_log.log(
-        logging.INFO if outcome == "ok" else logging.ERROR,
+        logging.ERROR if outcome == "error" else logging.DEBUG if quiet else logging.INFO,
         "job %s %s",
         name,
         outcome,

@@ -55,6 +55,10 @@ WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
 WEBHOOK_ATTEMPT_DEADLINE = env.float("WEBHOOK_ATTEMPT_DEADLINE", default=15.0)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=64 * 1024)
 WEBHOOK_DELIVERY_THREADS = env.int("WEBHOOK_DELIVERY_THREADS", default=8)
+# runworker's delivery job: deliveries claimed at once; and a delivery's lease runs this many
+# seconds past its attempt's deadline (the time a killed worker's rows wait for another worker).
+WEBHOOK_DELIVERY_BATCH = env.int("WEBHOOK_DELIVERY_BATCH", default=20)
+WEBHOOK_LEASE_MARGIN = env.float("WEBHOOK_LEASE_MARGIN", default=15.0)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -237,11 +241,11 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # commitment, so it stays opt-in (SECURE_HSTS_PRELOAD=true).
 SILENCED_SYSTEM_CHECKS = ["security.W003", "security.W021"]
 
-# Usage counters are buffered and written at most once per interval per process: in Redis when
-# CACHE_URL (or USAGE_REDIS_URL) points at one, so a killed worker loses nothing; else in memory.
+# Usage counters are buffered, never written per request: handed to Redis when CACHE_URL (or
+# USAGE_REDIS_URL) points at one, and written by the worker's usage job every interval; else
+# kept in memory and written by the request that completes a batch or finds it an interval old.
 USAGE_FLUSH_SECONDS = env.int("USAGE_FLUSH_SECONDS", default=60)
-# The flush runs on a timer thread in every server process (started by the first request).
-USAGE_FLUSH_THREAD = env.bool("USAGE_FLUSH_THREAD", default=True)
+USAGE_FLUSH_BATCH = env.int("USAGE_FLUSH_BATCH", default=100)
 _cache_url = env.str("CACHE_URL", default="")
 USAGE_REDIS_URL = env.str(
     "USAGE_REDIS_URL",

@@ -1,7 +1,8 @@
-"""Webhook rules: subscriptions, secrets, deliveries and their retries, and the scheduled jobs.
+"""Webhook rules: subscriptions, secrets, deliveries and their retries, outbox pruning.
 
-The worker (`manage.py runworker`) holds no rules: it runs a `Courier` (claims, sends on a few
-threads, records) and the jobs here, which tests call directly with a fake clock (`now`).
+The worker (`manage.py runworker`, through `webhooks/jobs.py`) holds no rules: its delivery
+job runs a `Courier` (claims, sends on a few threads, records) and its pruning job `prune`;
+tests call them directly with a fake clock (`now`).
 """
 
 import datetime as dt
@@ -18,22 +19,18 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apikeys.models import ApiKey
 from audit.services import record
-from oauth.services import prune_tokens
 from portal import metrics
 from portal.auth import Actor
 from portal.errors import Conflict, Invalid
 from portal.serializers import ts
 from webhooks import outbox, signing, ssrf, transport
-from webhooks.models import Delivery, ExpiryNotice, TenantPolicy, Webhook
+from webhooks.models import Delivery, Webhook
 
 RETRY_SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 36000]  # seconds after each failure
 JITTER = 0.1  # ± 10 %
 DISABLE_AFTER = dt.timedelta(days=5)
-LEASE_MARGIN = 15  # seconds past an attempt's deadline (`lease_seconds`)
 PRUNE_AFTER = dt.timedelta(days=30)
-EXPIRY_THRESHOLDS = (14, 3, 1)
 DEFAULT_GRACE = 86400
 
 log = logging.getLogger("tessera.webhooks")
@@ -158,7 +155,7 @@ def redeliver(tenant, actor, delivery, *, now=None) -> Delivery:
 def lease_seconds() -> float:
     """One attempt and its recording: an attempt ends by its deadline, and the margin covers the
     worker's loop getting round to record it (a scheduled job may be running meanwhile)."""
-    return settings.WEBHOOK_ATTEMPT_DEADLINE + LEASE_MARGIN
+    return settings.WEBHOOK_ATTEMPT_DEADLINE + settings.WEBHOOK_LEASE_MARGIN
 
 
 def claim_due(*, now=None, limit=20, skip_webhooks=()) -> list[Delivery]:
@@ -409,77 +406,7 @@ def deliver_due(*, now=None, limit=20) -> int:
     return courier.attempts
 
 
-# --- scheduled jobs ---------------------------------------------------------------------------
-
-
-def _notice(tenant, action, target, target_type, expires_at, threshold, now):
-    """Record the event once (ExpiryNotice's unique constraint decides), in one transaction."""
-    with transaction.atomic():
-        _, created = ExpiryNotice.objects.get_or_create(
-            tenant=tenant,
-            target_type=target_type,
-            target_id=str(target.pk),
-            expires_at=expires_at,
-            threshold=threshold,
-        )
-        if created:
-            metadata = {"expiresAt": ts(expires_at)}
-            if threshold:
-                metadata["daysAhead"] = threshold
-            record(tenant, system_actor("expiry notices"), action, target=target, metadata=metadata)
-        return created
-
-
-def expiry_events(*, now=None) -> int:
-    """`*.expiring` 14, 3 and 1 days ahead (once each, the nearest threshold reached) and
-    `*.expired` once, for keys and agents."""
-    from agents.models import Agent
-
-    now = now or timezone.now()
-    sent = 0
-    horizon = now + dt.timedelta(days=max(EXPIRY_THRESHOLDS))
-    sources = [
-        ("api_key", ApiKey.objects.exclude(status=ApiKey.Status.REVOKED)),
-        ("agent", Agent.objects.filter(is_active=True)),
-    ]
-    for kind, qs in sources:
-        for obj in qs.filter(expires_at__isnull=False, expires_at__lte=horizon).select_related(
-            "tenant"
-        ):
-            left = obj.expires_at - now
-            if left <= dt.timedelta(0):
-                sent += _notice(obj.tenant, f"{kind}.expired", obj, kind, obj.expires_at, 0, now)
-                continue
-            reached = [t for t in EXPIRY_THRESHOLDS if left <= dt.timedelta(days=t)]
-            threshold = min(reached)
-            sent += _notice(
-                obj.tenant, f"{kind}.expiring", obj, kind, obj.expires_at, threshold, now
-            )
-    return sent
-
-
-def apply_dormancy(*, now=None) -> int:
-    """Deprecate active keys unused for the tenant's `dormantKeyDays` (from creation if never
-    used), audited as the system actor "dormancy policy"."""
-    from apikeys import services as key_services
-
-    now = now or timezone.now()
-    actor = system_actor("dormancy policy")
-    count = 0
-    for policy in TenantPolicy.objects.filter(dormant_key_days__isnull=False).select_related(
-        "tenant"
-    ):
-        cutoff = now - dt.timedelta(days=policy.dormant_key_days)
-        keys = policy.tenant.api_keys.filter(status=ApiKey.Status.ACTIVE).filter(
-            Q(last_used_at__lte=cutoff) | Q(last_used_at__isnull=True, created_at__lte=cutoff)
-        )
-        for key in keys:
-            try:
-                key_services.deprecate_key(policy.tenant, actor, key)
-                count += 1
-            except Conflict:
-                pass  # changed meanwhile
-    return count
+# --- housekeeping ------------------------------------------------------------------------
 
 
 def prune(*, now=None) -> int:
@@ -488,37 +415,6 @@ def prune(*, now=None) -> int:
         status=Delivery.Status.DELIVERED, delivered_at__lte=now - PRUNE_AFTER
     ).delete()
     return deleted
-
-
-def run_jobs(*, now=None) -> dict:
-    return {
-        "expiry": expiry_events(now=now),
-        "dormancy": apply_dormancy(now=now),
-        "pruned": prune(now=now),
-        "oauth_pruned": prune_tokens(now=now),
-    }
-
-
-# --- tenant settings --------------------------------------------------------------------------
-
-
-def get_policy(tenant) -> TenantPolicy:
-    return TenantPolicy.objects.filter(tenant=tenant).first() or TenantPolicy(tenant=tenant)
-
-
-def update_settings(tenant, actor, *, dormant_key_days):
-    with transaction.atomic():
-        policy, _ = TenantPolicy.objects.select_for_update().get_or_create(tenant=tenant)
-        policy.dormant_key_days = dormant_key_days
-        policy.save()
-        record(
-            tenant,
-            actor,
-            "settings.updated",
-            target=("tenant", str(tenant.pk), tenant.slug),
-            metadata={"dormantKeyDays": dormant_key_days},
-        )
-    return policy
 
 
 def payload_of(delivery) -> dict:

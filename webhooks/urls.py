@@ -3,7 +3,6 @@ from django.urls import path
 from webhooks import views
 
 portal_patterns = [
-    path("settings", views.tenant_settings, name="settings"),
     path("settings/webhooks", views.webhook_list, name="webhooks"),
     path("settings/webhooks/<str:hook_id>", views.webhook_detail, name="webhook"),
     path(
@@ -46,5 +45,4 @@ api_patterns = [
         name="webhook-rotate-secret",
     ),
     path("admin/webhooks/<str:hook_id>/test", views.webhook_test, name="webhook-test"),
-    path("admin/settings", views.tenant_settings, name="tenant-settings"),
 ]

@@ -199,7 +199,7 @@ def test_another_tenants_endpoint_is_served_while_a_hostile_one_is_stuck(
     hostile = services.send_test(tenant, ACTOR, _hook(tenant, stuck.url))
     prompt = services.send_test(other_tenant, ACTOR, _hook(other_tenant, fine.url))
     # The worker itself, as `runworker` runs it.
-    call_command("runworker", "--until-idle", "--no-jobs")
+    call_command("runworker", "--until-idle", "--only", "webhooks.deliver")
     [arrived] = fine.arrived_at
     [hung_up] = stuck.hung_up_at
     assert arrived < hung_up  # while the hostile attempt was still waiting for its answer
@@ -279,7 +279,7 @@ def test_a_failing_delivery_never_stops_the_worker(tenant, other_tenant, receive
         return record(delivery, **kwargs)
 
     monkeypatch.setattr(services, "record_attempt", fails_for_one)
-    call_command("runworker", "--until-idle", "--no-jobs")
+    call_command("runworker", "--until-idle", "--only", "webhooks.deliver")
     assert _attempt(fine)[0].status == "delivered"
     broken.refresh_from_db()
     assert broken.attempts == [] and broken.lease_until is not None  # tried again once it expires
