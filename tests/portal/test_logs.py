@@ -16,7 +16,7 @@ from django.test import Client, override_settings
 from apikeys import keyformat
 from apikeys import services as key_services
 from oauth import signing
-from portal import auth, logs
+from portal import auth, logs, scheduler
 from portal.auth import Actor
 from tests.agents.conftest import make_agent
 from tests.conftest import ApiClient, mint_admin_key
@@ -166,12 +166,24 @@ def test_text_logs_leave_the_request_lines_to_the_access_log():
     assert logs.logging_config("json", "INFO")["loggers"]["tessera.request"]["level"] == "INFO"
 
 
-def test_the_worker_logs_each_run_of_its_scheduled_jobs(json_lines):
-    call_command("runworker", "--until-idle", stderr=io.StringIO())
-    jobs = [e for e in json_lines()[1] if e["logger"] == "tessera.jobs"]
-    assert len(jobs) == 1
-    assert jobs[0]["job"] == "scheduled_jobs" and jobs[0]["outcome"] == "ok"
-    assert {"expiry", "dormancy", "pruned"} <= set(jobs[0])
+def test_the_worker_logs_each_job_run_that_did_something_or_failed(json_lines, monkeypatch):
+    def broken():
+        raise RuntimeError("boom")
+
+    jobs = [
+        scheduler.Job("demo.busy", 60, lambda: 3),
+        scheduler.Job("demo.idle", 60, lambda: 0),  # a queue found empty: DEBUG, not a line
+        scheduler.Job("demo.broken", 60, broken),
+    ]
+    monkeypatch.setattr(scheduler, "discover", lambda: jobs)
+    call_command("runworker", "--once", stderr=io.StringIO())
+    lines = [e for e in json_lines()[1] if e["logger"] == "tessera.jobs"]
+    assert [(e["job"], e["outcome"]) for e in lines] == [
+        ("demo.busy", "ok"),
+        ("demo.broken", "error"),
+    ]
+    assert lines[0]["result"] == 3
+    assert "RuntimeError: boom" in lines[1]["exception"]
 
 
 def test_a_job_run_logs_one_line_with_its_outcome_and_duration(json_lines):

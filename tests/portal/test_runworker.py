@@ -80,7 +80,7 @@ def test_a_failing_job_is_logged_and_the_others_still_run(ran, monkeypatch, capl
     with caplog.at_level(logging.ERROR, logger="tessera.jobs"):
         call_command("runworker", "--once", stderr=io.StringIO())
     assert sorted(set(ran) - {"webhooks.deliver closed"}) == sorted(set(ALL) - {"apikeys.dormancy"})
-    assert "job apikeys.dormancy failed" in caplog.text
+    assert "job apikeys.dormancy error" in caplog.text
     assert "RuntimeError: boom" in caplog.text
 
 
