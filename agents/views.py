@@ -7,6 +7,8 @@ from django.db.models import Prefetch, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from access.decorators import get_or_404, tenant_view
+from access.rules import access_set
 from agents import charts, serializers, services
 from agents.forms import (
     AGENT_EXPIRY_CHOICES,
@@ -33,7 +35,6 @@ from portal import once
 from portal.errors import NotFound
 from portal.pagination import paginate
 from portal.respond import notify, respond
-from portal.tenancy import get_or_404, tenant_view
 from portal.validation import parse_query, validate
 
 LIST = "agents/agent_list.html"
@@ -150,7 +151,7 @@ def detail_context(request, tenant, agent_id, *, agent=None, **extra):
         "live_key_count": sum(1 for k in keys if k.is_live),
         "grants": grants,
         "now": now,
-        "access": services.access_set(agent, now),
+        "access": access_set(agent, now),
         "agent_role_slugs": {role.slug for role in agent.roles.all()},
         "tenant_roles": list(tenant.roles.order_by("slug")),
         "usage": summary,
@@ -553,11 +554,11 @@ def me_grants(request, tenant):
     agent = _me(request, tenant, with_grants=True)
     return respond(
         request,
-        json={"data": [serializers.access_entry(e) for e in services.access_set(agent)]},
+        json={"data": [serializers.access_entry(e) for e in access_set(agent)]},
     )
 
 
-@tenant_view(api="agent", methods=("POST",))
+@tenant_view(api="agent", methods=("POST",), manages_self=True)
 def me_rotate(request, tenant):
     """Replace the calling key; the old one is revoked, or deprecated for `gracePeriod`."""
     data, _ = validate(RotateForm, request)
@@ -571,7 +572,7 @@ def me_rotate(request, tenant):
     return respond(request, json=key_json(key, secret=secret), status=201, secret=True)
 
 
-@tenant_view(api="agent", methods=("POST",))
+@tenant_view(api="agent", methods=("POST",), manages_self=True)
 def me_deactivate(request, tenant):
     """Switch the calling agent off: from now on every key of it answers 401."""
     validate(EmptyForm, request)

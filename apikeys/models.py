@@ -43,6 +43,9 @@ class ApiKey(models.Model):
     deprecated_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=500, blank=True, default="")
+    # Set by a rotation that revokes the key, never from `revoked_reason` (text a caller
+    # writes): the tokens it minted live on until they expire (SPEC §10).
+    revoked_by_rotation = models.BooleanField(default=False)
     rotated_from = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -71,7 +74,7 @@ class ApiKey(models.Model):
 
     @property
     def type_prefix(self) -> str:
-        from apikeys.keyformat import TYPE_PREFIXES
+        from access.keyformat import TYPE_PREFIXES
 
         return TYPE_PREFIXES[self.kind]
 

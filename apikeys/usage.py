@@ -95,6 +95,18 @@ def record_rejection(key, actor, metadata: dict) -> None:
     _flush_if_due()
 
 
+def on_key_used(sender, key, ip, **kwargs) -> None:
+    record_use(key, ip)
+
+
+def on_key_rejected(sender, key, actor, metadata, **kwargs) -> None:
+    record_rejection(key, actor, metadata)
+
+
+def on_request_started(**kwargs) -> None:
+    ensure_flusher()
+
+
 def _audit_rejection(key, actor, metadata) -> None:
     from audit.services import record
 

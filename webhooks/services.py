@@ -14,10 +14,10 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from access.actor import Actor
 from apikeys.models import ApiKey
 from audit.services import record
 from oauth.services import prune_tokens
-from portal.auth import Actor
 from portal.errors import Conflict, Invalid
 from portal.serializers import ts
 from webhooks import outbox, signing, ssrf
@@ -33,7 +33,7 @@ DEFAULT_GRACE = 86400
 
 
 def system_actor(name: str) -> Actor:
-    return Actor("system", "", name)
+    return Actor.system(name)
 
 
 def _check_url(url: str) -> None:

@@ -8,9 +8,9 @@ import json
 import pytest
 from django.http import StreamingHttpResponse
 
+from access.actor import Actor
 from apikeys import services as key_services
 from audit.models import AuditEvent
-from portal.auth import Actor
 from tests.conftest import HTMX, mint_admin_key
 
 pytestmark = pytest.mark.django_db

@@ -82,7 +82,7 @@ def assert_formats(obj):
 def assert_key(data, *, secret=False):
     assert set(data) == KEY_FIELDS | ({"apiKey"} if secret else set()), set(data) ^ KEY_FIELDS
     assert set(data["createdBy"]) == {"type", "id", "name"}
-    assert data["createdBy"]["type"] in ("user", "api_key", "agent")
+    assert data["createdBy"]["type"] in ("user", "api_key", "agent", "system")
     assert data["kind"] in ("admin", "agent")
     assert data["status"] in ("active", "deprecated", "revoked")
     assert isinstance(data["scopes"], list)

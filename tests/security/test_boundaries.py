@@ -5,8 +5,8 @@ endpoints, and agent and admin keys stay on their own API."""
 
 import pytest
 
+from access.actor import Actor
 from agents import services as agent_services
-from portal.auth import Actor
 from tenants.models import Membership
 from tests.conftest import HTMX, ApiClient, mint_admin_key
 
@@ -265,10 +265,10 @@ def test_scoped_key_escalation(tenant, world):
 
 
 def test_a_key_without_agents_write_cannot_rotate_an_agent_key_into_its_hands(tenant):
+    from access.actor import Actor
     from agents.models import Agent
     from apikeys import services as key_services
     from apikeys.models import ApiKey
-    from portal.auth import Actor
     from tests.conftest import ApiClient, mint_admin_key
 
     agent = Agent.objects.create(tenant=tenant, name="support-bot")

@@ -4,10 +4,10 @@ import datetime as dt
 
 from django.utils import timezone
 
+from access.actor import Actor
 from agents import services as agent_services
 from apikeys.models import ApiKey
 from audit.models import AuditEvent
-from portal.auth import Actor
 from tests.conftest import mint_admin_key
 from webhooks import services
 from webhooks.models import TenantPolicy

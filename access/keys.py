@@ -1,4 +1,5 @@
-"""The key lookup on every API request: one plain SELECT read into frozen records.
+"""The key lookup on every API request: one plain SELECT read into frozen records, and the
+key door (`authenticate_key`).
 
 Contract: `fetch_keys(public_ids)` runs exactly one SQL statement through Django's cursor (so it
 is logged and counted) and returns `{public_id: KeyRow}` for the ids that exist, with the key's
@@ -9,16 +10,24 @@ cached: each call reads the rows as they are now, so a revoke holds from the ver
 """
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 
+from django.apps import apps
 from django.db import DEFAULT_DB_ALIAS, connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from apikeys.keyformat import TYPE_PREFIXES
-from tenants.models import Tenant
+from access import events, keyformat
+from access.credentials import client_ip
+from access.keyformat import TYPE_PREFIXES
+from access.rules import ip_permitted, key_problem
+from portal.errors import Forbidden, Unauthorized
+
+log = logging.getLogger("tessera.auth")
 
 SQL = """SELECT {columns}{access} FROM apikeys_apikey k JOIN tenants_tenant t ON t.id = k.tenant_id
 LEFT JOIN agents_agent a ON a.id = k.agent_id WHERE k.public_id IN ({ids})"""
@@ -59,7 +68,7 @@ class KeyRow:
     deprecated_at: datetime | None
     rate_limit_per_minute: int | None
     allowed_ips: list | None
-    tenant: Tenant
+    tenant: object  # a tenants.models.Tenant
     agent: AgentRow | None
     access: tuple | None = None  # with_access: (role permission lists, [permission, expiry])
 
@@ -79,18 +88,28 @@ def fetch_keys(public_ids: list[str], *, with_access: bool = False) -> dict[str,
     with connection.cursor() as cursor:
         cursor.execute(sql, list(public_ids))
         rows = cursor.fetchall()
-    return {row[1]: _key_row(row) for row in rows}
+    return {row[1]: key_row(row) for row in rows}
 
 
-def _key_row(row) -> KeyRow:
+@cache
+def _tenant_model():
+    # By name: `access` sits below the feature apps and imports none of them.
+    return apps.get_model("tenants", "Tenant")
+
+
+def key_row(row) -> KeyRow:
+    """A `KeyRow` from the first `len(COLUMNS)` (+2 with access) values of a row selecting
+    `SELECTED` (the token check reads a key in its own statement this way)."""
     v = [x if x is None or f is None else f(x) for f, x in zip(CONVERTERS, row, strict=False)]
-    tenant = Tenant.from_db(DEFAULT_DB_ALIAS, ["id", "slug", "name", "created_at"], v[12:16])
+    tenant = _tenant_model().from_db(
+        DEFAULT_DB_ALIAS, ["id", "slug", "name", "created_at"], v[12:16]
+    )
     agent = AgentRow(*v[16:24]) if v[16] is not None else None
     access = (v[24] or [], [(p, _aware(at)) for p, at in v[25] or []]) if len(v) > 24 else None
     return KeyRow(*v[:12], tenant, agent, access)
 
 
-def _uuid(value):  # SQLite stores a UUID as 32 hex digits; psycopg returns a UUID
+def as_uuid(value):  # SQLite stores a UUID as 32 hex digits; psycopg returns a UUID
     return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
 
 
@@ -110,6 +129,74 @@ COLUMNS = """k.id:uuid k.public_id k.kind k.name k.digest k.pepper_id k.scopes:j
  t.id:uuid t.slug t.name t.created_at:time
  a.id:uuid a.name a.type a.is_active:bool a.expires_at:time a.allowed_ips:json
  a.rate_limit_per_minute a.permissions:json""".split()
-CONVERT = {"uuid": _uuid, "json": _json, "time": _aware, "bool": bool, "": None}
+CONVERT = {"uuid": as_uuid, "json": _json, "time": _aware, "bool": bool, "": None}
 SELECTED = ", ".join(column.partition(":")[0] for column in COLUMNS)
 CONVERTERS = [CONVERT[column.partition(":")[2]] for column in COLUMNS] + [_json, _json]
+
+
+def lookup_key(raw, known=None) -> tuple[keyformat.ParsedKey | None, KeyRow | None]:
+    """Find the key that `raw` is, in any tenant: `(parsed, key)`.
+
+    Contract: a malformed `raw` returns `(None, None)` without a query; otherwise one SELECT
+    (`fetch_keys`) and one constant-time HMAC comparison. An unknown public id, a kind that does
+    not match the prefix, or a wrong secret return `(parsed, None)`: the caller cannot tell them
+    apart, and neither can the client. `known` maps public ids already looked up in this request
+    (to their row, or None) and saves the query.
+    """
+    parsed = keyformat.parse(raw)
+    if parsed is None:
+        return None, None
+    if known is not None and parsed.public_id in known:
+        key = known[parsed.public_id]
+    else:
+        key = fetch_keys([parsed.public_id]).get(parsed.public_id)
+    if (
+        key is None
+        or key.kind != parsed.kind
+        or not keyformat.matches(parsed.full, key.pepper_id, key.digest)
+    ):
+        return parsed, None
+    return parsed, key
+
+
+def fetch_with_access(raw: str) -> dict:
+    """`{public_id: row or None}` for the key `raw`, with its agent's access set."""
+    parsed = keyformat.parse(raw)
+    if parsed is None:
+        return {}
+    return {
+        parsed.public_id: fetch_keys([parsed.public_id], with_access=True).get(parsed.public_id)
+    }
+
+
+def authenticate_key(request, tenant_slug: str, raw: str, also: str | None = None) -> KeyRow:
+    """Return the live key for `raw` in tenant `tenant_slug`, or raise Unauthorized/Forbidden.
+
+    Contract: a malformed key is rejected without a query; otherwise exactly one indexed SELECT
+    (key + tenant + agent) and one HMAC. Rejections of keys that exist are audited in the key's
+    own tenant; unknown and malformed keys go to the log with the prefix only.
+
+    `also`, another key string the view will look at (the key that `/keys/verify` verifies), is
+    fetched in the same SELECT with its agent's access set; `request.keys_fetched` then maps
+    both public ids to their rows (or None), for `lookup_key(…, known=…)`.
+    """
+    mine, other = (keyformat.parse(raw), keyformat.parse(also)) if also else (None, None)
+    if mine is not None and other is not None:
+        ids = list(dict.fromkeys([mine.public_id, other.public_id]))
+        found = fetch_keys(ids, with_access=True)
+        request.keys_fetched = {public_id: found.get(public_id) for public_id in ids}
+    parsed, key = lookup_key(raw, getattr(request, "keys_fetched", None))
+    if parsed is None:
+        log.info("rejected a malformed API key on %s", request.path)
+        raise Unauthorized()
+    if key is None:
+        log.info("rejected unknown API key %s on %s", parsed.prefix, request.path)
+        raise Unauthorized()
+    reason = key_problem(key, tenant_slug)
+    if reason:
+        events.reject(key, reason, request=request)
+        raise Unauthorized()
+    if not ip_permitted(key, client_ip(request)):
+        events.reject(key, "ip_not_allowed", request=request)
+        raise Forbidden("Requests from this IP address are not allowed for this key.")
+    return key
