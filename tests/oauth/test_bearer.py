@@ -131,9 +131,7 @@ def test_rotating_the_key_keeps_minted_tokens_but_the_old_secret_mints_no_more(
     assert get_token(client_id, secret).status_code == 401
 
 
-def test_rotate_with_a_manage_self_token_replaces_the_key_that_minted_it(
-    made, client_id, secret
-):
+def test_rotate_with_a_manage_self_token_replaces_the_key_that_minted_it(made, client_id, secret):
     token = get_token(client_id, secret, scope="read:reports manage:self").json()
     response = Client().post(
         f"{ME}/rotate",

@@ -245,10 +245,9 @@ def test_key_revoked_by_another_process_is_refused_at_once(make_api, tenant):
 def test_verification_reads_the_same_access_set_as_the_service(tenant, django_assert_num_queries):
     """Roles, direct permissions and unexpired grants aggregated in the lookup's one statement
     give exactly the permissions access.rules.access_set() computes with the ORM."""
+    from access.rules import access_set, permissions_of
     from agents.models import Grant, Role
-    from access.rules import access_set
     from apikeys.services import mint_key
-    from access.rules import permissions_of
 
     agent = Agent.objects.create(tenant=tenant, name="bot", permissions=["write:tickets"])
     for slug, perms in (("a", ["read:a", "read:b"]), ("b", ["read:c"]), ("none", [])):
@@ -276,8 +275,8 @@ def test_verification_reads_the_same_access_set_as_the_service(tenant, django_as
 
 @pytest.mark.django_db
 def test_lookup_with_access_of_a_key_without_agent_or_access(tenant, admin_key):
-    from apikeys.services import mint_key
     from access.rules import permissions_of
+    from apikeys.services import mint_key
 
     lonely = Agent.objects.create(tenant=tenant, name="lonely")
     agent_key, _ = mint_key(tenant, SYSTEM, name="k", agent=lonely)
