@@ -117,19 +117,7 @@ DOORS = {
         _a_token,
         presents_key=False,
     ),
-    "client_credentials": Door(
-        "agent",
-        lambda w: call(
-            "post",
-            api_url(w.slug, "oauth/token"),
-            body={
-                "grant_type": "client_credentials",
-                "client_id": w.agent_id,
-                "client_secret": w.agent_secret,
-            },
-            ip=w.ip,
-        ),
-    ),
+    "client_credentials": Door("agent", lambda w: w.ask_token()),
     "introspection": Door(
         "agent",
         lambda w: call(
