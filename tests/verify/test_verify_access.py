@@ -2,6 +2,7 @@
 
 import pytest
 
+from portal.validation import UNSTORABLE_MESSAGE
 from tests.conftest import HTMX, mint_admin_key
 from tests.verify.conftest import VERIFY, make_agent, mint_agent_key
 
@@ -147,3 +148,41 @@ def test_body_that_is_not_a_json_object_is_refused(api, body, content_type, stat
     )
     assert response.status_code == status
     assert response.json()["status"] == status
+
+
+U = UNSTORABLE_MESSAGE
+
+# The verify body goes through the one validator every body does (SPEC §4): a NUL or a lone
+# surrogate in any field, even the key that is only a question, is a 400, as are unknown fields
+# and wrong JSON types; each with exactly the details any other body gets.
+EXACT_BAD_BODIES = {
+    "nul-in-key": ({"key": "lmk_\x00abc"}, {"key": [U]}),
+    "surrogate-in-key": ({"key": "x\udfff"}, {"key": [U]}),
+    "surrogate-in-a-list-as-key": ({"key": ["\ud800"]}, {"key": [U]}),
+    "nul-in-permission": ({"key": "k", "permission": "read:\x00"}, {"permission": [U]}),
+    "surrogate-in-permission": ({"key": "k", "permission": "read:\ud800"}, {"permission": [U]}),
+    "nul-in-ip": ({"key": "k", "ip": "10.0.0.1\x00"}, {"ip": [U]}),
+    "surrogate-in-ip": ({"key": "k", "ip": "\udfff"}, {"ip": [U]}),
+    "unknown-field": ({"key": "k", "extra": 1}, {"extra": ["Unknown field."]}),
+    "unknown-field-named-with-a-surrogate": ({"key": "k", "x\udfff": 1}, {"x\ufffd": [U]}),
+    "key-not-a-string": ({"key": 42}, {"key": ["Must be a string."]}),
+    "ip-and-permission-not-strings": (
+        {"key": "k", "ip": True, "permission": ["read:reports"]},
+        {"permission": ["Must be a string."], "ip": ["Must be a string."]},
+    ),
+    "no-key": ({}, {"key": ["This field is required."]}),
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "details"), list(EXACT_BAD_BODIES.values()), ids=list(EXACT_BAD_BODIES)
+)
+def test_a_bad_verify_body_is_the_specs_400_with_exact_details(api, body, details):
+    response = api.post(VERIFY, body)
+    assert response.status_code == 400, response.content
+    assert response.json() == {
+        "error": "bad_request",
+        "message": "Validation failed.",
+        "status": 400,
+        "details": details,
+    }
