@@ -6,7 +6,6 @@ session under `/api/v1/`), checks the member role or key scope, and sets `reques
 Another tenant's object is a 404, never a 403.
 """
 
-from email.utils import format_datetime
 from functools import cache, wraps
 
 from django.apps import apps
@@ -17,7 +16,7 @@ from django.http import HttpResponse
 from access import events, keyformat, ratelimit, tokens
 from access.actor import Actor
 from access.credentials import client_ip, get_credential
-from access.keys import authenticate_key
+from access.keys import authenticate_key, deprecation_headers
 from access.rules import MANAGE_SELF, scope_allows
 from portal.errors import (
     ApiError,
@@ -155,11 +154,7 @@ def _check_method(request, allowed_methods) -> None:
 def _key_headers(key) -> dict:
     """Count the request against the key's rate limit (429 past it) and return the headers every
     answer to this key carries: RateLimit-*, and Deprecation/Sunset for a deprecated key."""
-    extra = {}
-    if key.status == keyformat.DEPRECATED:
-        extra["Deprecation"] = f"@{int(key.deprecated_at.timestamp())}"
-        if key.expires_at:
-            extra["Sunset"] = format_datetime(key.expires_at, usegmt=True)
+    extra = deprecation_headers(key)
     try:
         return {**ratelimit.spend(key), **extra}
     except ApiError as exc:

@@ -14,6 +14,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from functools import cache
 
 from django.apps import apps
@@ -200,3 +201,14 @@ def authenticate_key(request, tenant_slug: str, raw: str, also: str | None = Non
         events.reject(key, "ip_not_allowed", request=request)
         raise Forbidden("Requests from this IP address are not allowed for this key.")
     return key
+
+
+def deprecation_headers(key) -> dict:
+    """`Deprecation` (and `Sunset` when it expires) for a deprecated key, on every answer to a
+    request that presents it (SPEC §3)."""
+    if key.status != keyformat.DEPRECATED:
+        return {}
+    headers = {"Deprecation": f"@{int(key.deprecated_at.timestamp())}"}
+    if key.expires_at:
+        headers["Sunset"] = format_datetime(key.expires_at, usegmt=True)
+    return headers

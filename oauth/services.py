@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from access import clients, events, keyformat, ratelimit, signing, tokens
 from access.actor import Actor
-from access.keys import KeyRow
+from access.keys import KeyRow, deprecation_headers
 from access.rules import MANAGE_SELF, Matcher, expiries, is_permission, key_access_set
 from agents import services as agent_services
 from audit.services import record
@@ -24,11 +24,13 @@ from oauth.models import AccessToken, RefreshToken, SigningKey, TokenFamily
 from portal.errors import ApiError, OAuthError, invalid_grant
 
 
-def spend(key: KeyRow, ip) -> dict:
-    """A token request is a use of the key: it spends the rate limit and counts in usage."""
+def spend(key: KeyRow, ip, *, presented=True) -> dict:
+    """A token request is a use of the key: it spends the rate limit and counts in usage. A
+    request that `presented` the key (client authentication) carries its deprecation headers;
+    a refresh, which presents only its token, does not."""
     headers = ratelimit.spend(key)
     events.record_use(key, ip)
-    return headers
+    return {**headers, **deprecation_headers(key)} if presented else headers
 
 
 def _available(key: KeyRow, now) -> dict:
@@ -193,7 +195,7 @@ def refresh(tenant_slug: str, raw, ip, *, client_key: KeyRow | None = None) -> t
             # refuse leaves the token unspent (and its rejection audited, hence not raised here).
             try:
                 key = clients.refresh_key(family.key.public_id, tenant_slug, ip, now)
-                headers = spend(key, ip)
+                headers = spend(key, ip, presented=False)
             except ApiError as exc:
                 refused = exc
             else:

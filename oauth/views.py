@@ -194,13 +194,17 @@ def _caller(request, tenant, params):
     if scheme.lower() == "basic" or "client_secret" in params:
         key = _authenticated_client(request, tenant, params, required=True)
     else:
+        # A refused credential is a 401 with the RFC's code here, as on every OAuth endpoint.
         raw = get_credential(request)
-        if raw is None:
-            raise Unauthorized()
-        if tokens.looks_like_jwt(raw):
-            key = tokens.authenticate_token(request, tenant, raw)
-        else:
-            key = authenticate_key(request, tenant, raw)
+        try:
+            if raw is None:
+                raise Unauthorized()
+            if tokens.looks_like_jwt(raw):
+                key = tokens.authenticate_token(request, tenant, raw)
+            else:
+                key = authenticate_key(request, tenant, raw)
+        except Unauthorized:
+            raise invalid_client() from None
         if key.kind == keyformat.ADMIN and not scope_allows(key.scopes, "keys:verify"):
             raise Forbidden("This key lacks the 'keys:verify' scope.")
     return key, services.spend(key, client_ip(request))
