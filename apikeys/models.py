@@ -3,6 +3,8 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from access.keyformat import TYPE_PREFIXES
+
 
 class ApiKey(models.Model):
     """An API key. Only its public id and a keyed digest are stored, never the secret."""
@@ -74,8 +76,6 @@ class ApiKey(models.Model):
 
     @property
     def type_prefix(self) -> str:
-        from access.keyformat import TYPE_PREFIXES
-
         return TYPE_PREFIXES[self.kind]
 
     @property

@@ -3,6 +3,8 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from audit.display import describe
+
 
 class AppendOnlyError(Exception):
     """Audit events are immutable: they can be added, never changed or removed."""
@@ -65,6 +67,4 @@ class AuditEvent(models.Model):
     @property
     def metadata_items(self) -> list[tuple[str, str]]:
         """(label, text) pairs for people: durations, times and lists as text (audit.display)."""
-        from audit.display import describe
-
         return describe(self.metadata)

@@ -15,6 +15,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from access.actor import Actor
+from agents.models import Agent
+from apikeys import services as key_services
 from apikeys.models import ApiKey
 from audit.services import record
 from oauth.services import prune_tokens
@@ -301,8 +303,6 @@ def _notice(tenant, action, target, target_type, expires_at, threshold, now):
 def expiry_events(*, now=None) -> int:
     """`*.expiring` 14, 3 and 1 days ahead (once each, the nearest threshold reached) and
     `*.expired` once, for keys and agents."""
-    from agents.models import Agent
-
     now = now or timezone.now()
     sent = 0
     horizon = now + dt.timedelta(days=max(EXPIRY_THRESHOLDS))
@@ -329,8 +329,6 @@ def expiry_events(*, now=None) -> int:
 def apply_dormancy(*, now=None) -> int:
     """Deprecate active keys unused for the tenant's `dormantKeyDays` (from creation if never
     used), audited as the system actor "dormancy policy"."""
-    from apikeys import services as key_services
-
     now = now or timezone.now()
     actor = system_actor("dormancy policy")
     count = 0
