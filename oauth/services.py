@@ -300,9 +300,7 @@ def tokens_issued_since(tenant, since) -> int:
 def revoke_agent_tokens(tenant, actor, agent) -> int:
     """Every token of `agent` stops working now; returns how many grants were open."""
     with transaction.atomic():
-        count = TokenFamily.objects.filter(
-            tenant=tenant, agent=agent, revoked_at__isnull=True
-        ).update(revoked_at=timezone.now())
+        count = tokens.end_tokens(agent_id=agent.pk)
         record(tenant, actor, "oauth.tokens_revoked", target=agent, metadata={"grants": count})
     return count
 
