@@ -83,6 +83,7 @@ TABLE = {
     "refresh":            (OK, G400,   G400,   G400,    G400,  F403, F403, G400,  T429,  OK),
     "client_credentials": (OK, C401,   C401,   C401,    C401,  F403, F403, C401,  T429,  WARN),
     "introspection":      (OK, C401,   C401,   C401,    C401,  F403, F403, C401,  T429,  WARN),
+    "token_revocation":   (OK, C401,   C401,   C401,    C401,  F403, F403, C401,  T429,  WARN),
     "verify": tuple(Code(c) for c in (
         "VALID", "REVOKED", "EXPIRED", "DISABLED", "DISABLED", "IP_NOT_ALLOWED", "IP_NOT_ALLOWED",
         "NOT_FOUND", "RATE_LIMITED",
@@ -134,6 +135,21 @@ DOORS = {
             api_url(w.slug, "oauth/introspect"),
             credential=w.agent_secret,
             body={"token": w.state["token"]["access_token"]},
+            ip=w.ip,
+        ),
+        _a_token,
+    ),
+    # RFC 7009 revocation authenticates the client like the token endpoint does.
+    "token_revocation": Door(
+        "agent",
+        lambda w: call(
+            "post",
+            api_url(w.slug, "oauth/revoke"),
+            body={
+                "token": w.state["token"]["access_token"],
+                "client_id": w.agent_id,
+                "client_secret": w.agent_secret,
+            },
             ip=w.ip,
         ),
         _a_token,
