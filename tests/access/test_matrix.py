@@ -71,23 +71,24 @@ RULE_NAMES = (
     "other_tenant",
     "rate_limited",
     "deprecated",
+    "deleted",
 )
 
 # fmt: off
 TABLE = {
-    #                     none revoked expired inactive agent  key   agent other  rate   deprecated
-    #                                               expired IPs   IPs   tenant limited
-    "admin_key":          (OK, U401,   U401,   NA,      NA,    F403, NA,   U401,  T429,  WARN),
-    "agent_key":          (OK, U401,   U401,   U401,    U401,  F403, F403, U401,  T429,  WARN),
-    "access_token":       (OK, U401,   U401,   U401,    U401,  F403, F403, U401,  T429,  WARN),
-    "refresh":            (OK, G400,   G400,   G400,    G400,  F403, F403, G400,  T429,  OK),
-    "client_credentials": (OK, C401,   C401,   C401,    C401,  F403, F403, C401,  T429,  WARN),
-    "introspection":      (OK, C401,   C401,   C401,    C401,  F403, F403, C401,  T429,  WARN),
-    "token_revocation":   (OK, C401,   C401,   C401,    C401,  F403, F403, C401,  T429,  WARN),
+    #                      none  revo- exp-  agent agent key   agent other rate  depre dele-
+    #                            ked   ired  inact exp.  IPs   IPs   tenan limit cated ted
+    "admin_key":          (OK,   U401, U401, NA,   NA,   F403, NA,   U401, T429, WARN, U401),
+    "agent_key":          (OK,   U401, U401, U401, U401, F403, F403, U401, T429, WARN, U401),
+    "access_token":       (OK,   U401, U401, U401, U401, F403, F403, U401, T429, WARN, U401),
+    "refresh":            (OK,   G400, G400, G400, G400, F403, F403, G400, T429, OK,   G400),
+    "client_credentials": (OK,   C401, C401, C401, C401, F403, F403, C401, T429, WARN, C401),
+    "introspection":      (OK,   C401, C401, C401, C401, F403, F403, C401, T429, WARN, C401),
+    "token_revocation":   (OK,   C401, C401, C401, C401, F403, F403, C401, T429, WARN, C401),
     "verify": tuple(Code(c) for c in (
         "VALID", "REVOKED", "EXPIRED", "DISABLED", "DISABLED", "IP_NOT_ALLOWED", "IP_NOT_ALLOWED",
         "NOT_FOUND", "RATE_LIMITED",
-    )) + (Code("VALID", deprecated=True),),
+    )) + (Code("VALID", deprecated=True), Code("NOT_FOUND")),
 }
 # fmt: on
 
@@ -255,6 +256,9 @@ RULES = {
     "other_tenant": Rule(_other_tenant, audited=True),
     "rate_limited": Rule(_rate_limit),
     "deprecated": Rule(_deprecate),
+    # Deleting the key ends it and the tokens it minted (§5, §10); it no longer exists, so a
+    # use of it is an unknown key (logged, not audited).
+    "deleted": Rule(lambda c: c.world.admin("delete", f"api-keys/{c.subject_id}")),
 }
 
 # --- the checks ----------------------------------------------------------------------------
