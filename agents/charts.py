@@ -9,7 +9,7 @@ from collections import defaultdict
 
 from django.utils import timezone
 
-from apikeys.keyformat import TYPE_PREFIXES
+from access.keyformat import TYPE_PREFIXES
 
 DAYS = 30
 

@@ -5,7 +5,8 @@ import re
 from django import forms
 from django.core.exceptions import ValidationError
 
-from agents.models import PERMISSION_RE, ROLE_SLUG_RE, Agent
+from access.rules import MAX_PERMISSIONS, is_permission
+from agents.models import ROLE_SLUG_RE, Agent
 from apikeys.forms import SEARCH_MAX, MintKeyForm, RotateForm
 from portal.errors import Invalid
 from portal.validation import (
@@ -24,7 +25,6 @@ from portal.validation import (
     expires_in_field,
 )
 
-_PERMISSION = re.compile(PERMISSION_RE)
 _SLUG = re.compile(ROLE_SLUG_RE)
 
 # Portal choices; the API takes any number of seconds (expiresIn) or a timestamp (expiresAt).
@@ -47,7 +47,7 @@ GRANT_DURATION_CHOICES = [
 
 
 def validate_permission(value: str) -> str:
-    if len(value) > 200 or not _PERMISSION.match(value):
+    if not is_permission(value):
         raise ValidationError(
             f"'{value[:60]}' is not a permission of the form action:resource (e.g. read:reports)."
         )
@@ -63,7 +63,7 @@ def validate_role_slug(value: str) -> str:
 
 
 def permissions_field():
-    return ListField(item_validator=validate_permission, max_items=200)
+    return ListField(item_validator=validate_permission, max_items=MAX_PERMISSIONS)
 
 
 class AgentFieldsMixin(forms.Form):

@@ -4,7 +4,6 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
-PERMISSION_RE = r"^[a-z][a-z0-9_.-]*:[a-z0-9_.*/-]+$"
 ROLE_SLUG_RE = r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$"
 
 

@@ -7,13 +7,13 @@ returned to the caller once and never stored, logged or audited.
 """
 
 import datetime as dt
-import fnmatch
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from access import tokens
 from agents.forms import validate_role_slug
 from agents.models import Agent, Grant, Role, name_key
 from apikeys import services as key_services
@@ -22,50 +22,6 @@ from audit.services import record
 from portal.errors import Conflict, Invalid, NotFound
 
 FIRST_KEY_NAME = "default"
-
-
-# --- access set ---------------------------------------------------------------------------
-
-
-def access_set(agent, now=None) -> list[dict]:
-    """The agent's merged access set: role permissions ∪ direct permissions ∪ unexpired grants.
-
-    Returns `[{"permission", "source", "expiresAt"}]` with source `role:<slug>`, `direct` or
-    `grant:<id>`; `expiresAt` is a datetime or None. A grant past its deadline is left out.
-    Uses `agent.roles.all()` and `agent.grants.all()`, so callers may prefetch them.
-    """
-    now = now or timezone.now()
-    entries = []
-    for role in agent.roles.all():
-        for perm in role.permissions:
-            entries.append({"permission": perm, "source": f"role:{role.slug}", "expiresAt": None})
-    for perm in agent.permissions or []:
-        entries.append({"permission": perm, "source": "direct", "expiresAt": None})
-    for grant in agent.grants.all():
-        if grant.expires_at is None or grant.expires_at > now:
-            entries.append(
-                {
-                    "permission": grant.permission,
-                    "source": f"grant:{grant.pk}",
-                    "expiresAt": grant.expires_at,
-                }
-            )
-    return entries
-
-
-def permission_matches(granted: str, wanted: str) -> bool:
-    """`read:reports` matches itself; a `*` in the resource part matches any run of characters."""
-    if granted == wanted:
-        return True
-    if "*" not in granted:
-        return False
-    g_action, _, g_resource = granted.partition(":")
-    w_action, _, w_resource = wanted.partition(":")
-    return g_action == w_action and fnmatch.fnmatchcase(w_resource, g_resource.replace("?", "[?]"))
-
-
-def has_permission(agent, wanted: str, now=None) -> bool:
-    return any(permission_matches(e["permission"], wanted) for e in access_set(agent, now))
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -233,6 +189,9 @@ def update_agent(tenant, actor, agent, **changes) -> Agent:
 def _switch(tenant, actor, locked: Agent, active: bool) -> None:
     locked.is_active = active
     locked.save(update_fields=["is_active", "updated_at"])
+    if not active:
+        # Deactivation ends the agent's tokens for good: activating it again revives none.
+        tokens.end_tokens(agent_id=locked.pk)
     action = "agent.activated" if active else "agent.deactivated"
     record(tenant, actor, action, target=locked, metadata={"isActive": active})
 
@@ -314,7 +273,7 @@ def rotate_agent_keys(tenant, actor, agent, *, key_id=None, grace_period: int = 
         new_key, secret = key_services.replace_keys(tenant, actor, keys, grace_period=grace_period)
         if not grace_period:
             for key in earlier:
-                key_services.revoke_key(tenant, actor, key, reason="rotated")
+                key_services.revoke_rotated_key(tenant, actor, key)
         record(
             tenant,
             actor,

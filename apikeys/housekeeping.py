@@ -6,14 +6,14 @@ import datetime as dt
 from django.db.models import Q
 from django.utils import timezone
 
+from access.actor import Actor
 from apikeys import services
 from apikeys.models import ApiKey
-from portal.auth import Actor
 from portal.errors import Conflict
 from tenants.models import TenantPolicy
 from tenants.notices import expiry_notices as notices_for
 
-DORMANCY_ACTOR = Actor("system", "", "dormancy policy")
+DORMANCY_ACTOR = Actor.system("dormancy policy")
 
 
 def apply_dormancy(*, now=None) -> int:

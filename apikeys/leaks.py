@@ -13,10 +13,10 @@ import hashlib
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from apikeys import keyformat, services
-from apikeys.models import ApiKey
-from portal import ratelimit
-from portal.auth import client_ip, lookup_key
+from access import keyformat, ratelimit
+from access.credentials import client_ip
+from access.keys import lookup_key
+from apikeys import services
 from portal.errors import Conflict, Invalid, MethodNotAllowed, RateLimited
 from portal.respond import respond
 from portal.validation import read_body
@@ -51,7 +51,7 @@ def revoke_reported(credentials) -> int:
             continue
         seen.add(parsed.full)
         _, key = lookup_key(parsed.full)
-        if key is None or key.status == ApiKey.Status.REVOKED:
+        if key is None:
             continue
         try:
             services.revoke_leaked_key(key, source=SOURCE)

@@ -3,6 +3,8 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from access.keyformat import TYPE_PREFIXES
+
 
 class ApiKey(models.Model):
     """An API key. Only its public id and a keyed digest are stored, never the secret."""
@@ -43,6 +45,9 @@ class ApiKey(models.Model):
     deprecated_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=500, blank=True, default="")
+    # Set by a rotation that revokes the key, never from `revoked_reason` (text a caller
+    # writes): the tokens it minted live on until they expire (SPEC §10).
+    revoked_by_rotation = models.BooleanField(default=False)
     rotated_from = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -71,8 +76,6 @@ class ApiKey(models.Model):
 
     @property
     def type_prefix(self) -> str:
-        from apikeys.keyformat import TYPE_PREFIXES
-
         return TYPE_PREFIXES[self.kind]
 
     @property

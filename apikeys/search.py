@@ -2,7 +2,7 @@
 
 from django.db.models import Q
 
-from apikeys.keyformat import TYPE_PREFIXES
+from access.keyformat import TYPE_PREFIXES
 
 
 def key_search(q: str) -> Q:

@@ -10,24 +10,13 @@ import datetime as dt
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apikeys import keyformat
+from access import keyformat, tokens
+from access.actor import Actor
+from access.rules import ADMIN_SCOPES  # noqa: F401
 from apikeys.models import ApiKey
 from audit.services import record
-from portal.auth import Actor
 from portal.errors import Conflict, Forbidden, Invalid, NotFound
 
-ADMIN_SCOPES = (
-    "api_keys:read",
-    "api_keys:write",
-    "agents:read",
-    "agents:write",
-    "roles:read",
-    "roles:write",
-    "audit:read",
-    "keys:verify",
-    "webhooks:read",
-    "webhooks:write",
-)
 MAX_GRACE_SECONDS = 7 * 24 * 3600
 
 
@@ -199,7 +188,12 @@ def replace_keys(tenant, actor, keys, *, grace_period: int = 0, name=None):
                 expires_at=min(key.expires_at, deadline) if key.expires_at else deadline,
             )
         else:
-            changes.update(status=ApiKey.Status.REVOKED, revoked_at=now, revoked_reason="rotated")
+            changes.update(
+                status=ApiKey.Status.REVOKED,
+                revoked_at=now,
+                revoked_reason="rotated",
+                revoked_by_rotation=True,
+            )
         # The guard in the WHERE clause makes a second, concurrent rotation a no-op even where
         # the database has no row locks (SQLite): exactly one successor, ever.
         updated = (
@@ -296,7 +290,8 @@ def activate_key(tenant, actor, key):
 
 
 def revoke_key(tenant, actor, key, *, reason: str = ""):
-    """active/deprecated → revoked, for good."""
+    """active/deprecated → revoked, for good; the tokens it minted end with it, whatever the
+    reason says."""
     return _transition(
         tenant,
         actor,
@@ -306,6 +301,23 @@ def revoke_key(tenant, actor, key, *, reason: str = ""):
         status=ApiKey.Status.REVOKED,
         revoked_at=timezone.now(),
         revoked_reason=reason or "",
+        revoked_by_rotation=False,
+    )
+
+
+def revoke_rotated_key(tenant, actor, key):
+    """Revoke a key still in the grace window of its rotation, as part of a new rotation: its
+    tokens live on until they expire, as those of any key a rotation revokes."""
+    return _transition(
+        tenant,
+        actor,
+        key,
+        "api_key.revoked",
+        check=_can_revoke,
+        status=ApiKey.Status.REVOKED,
+        revoked_at=timezone.now(),
+        revoked_reason="rotated",
+        revoked_by_rotation=True,
     )
 
 
@@ -316,7 +328,26 @@ def _can_revoke_leaked(key, now):
 
 
 def revoke_leaked_key(key, *, source: str = "public report"):
-    """A live key reported as leaked is revoked at once, as `api_key.leaked` (a system actor)."""
+    """A live key reported as leaked is revoked at once, as `api_key.leaked` (a system actor).
+    Every token it minted ends too, even if a rotation had revoked the key already (then it
+    is a 409 for the key itself: there is nothing left to revoke)."""
+    if key.status == ApiKey.Status.REVOKED:
+        with transaction.atomic():
+            if tokens.end_tokens(key_id=key.pk):
+                record(
+                    key.tenant,
+                    Actor.system(source),
+                    "oauth.tokens_revoked",
+                    target=("api_key", str(key.pk), key.name),
+                    metadata={"source": source, "prefix": key.prefix},
+                )
+        raise Conflict("The key is already revoked.")
+    with transaction.atomic():
+        tokens.end_tokens(key_id=key.pk)
+        return _leak_transition(key, source)
+
+
+def _leak_transition(key, source):
     return _transition(
         key.tenant,
         Actor.system(source),

@@ -39,6 +39,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from agents.models import Agent
+from apikeys.models import ApiKey, KeyUsage
+from audit.services import record
 from portal import outage
 
 log = logging.getLogger("tessera.usage")
@@ -94,9 +97,15 @@ def record_rejection(key, actor, metadata: dict) -> None:
     _flush_if_due()
 
 
-def _audit_rejection(key, actor, metadata) -> None:
-    from audit.services import record
+def on_key_used(sender, key, ip, **kwargs) -> None:
+    record_use(key, ip)
 
+
+def on_key_rejected(sender, key, actor, metadata, **kwargs) -> None:
+    record_rejection(key, actor, metadata)
+
+
+def _audit_rejection(key, actor, metadata) -> None:
     target = ("api_key", str(key.pk), key.name)  # `key` may be the lookup's row, not a model
     record(key.tenant, actor, "api_key.rejected", target=target, metadata=metadata)
 
@@ -279,9 +288,6 @@ def _redis() -> RedisBuffer | None:
 
 
 def _write(counts, last) -> int:
-    from agents.models import Agent
-    from apikeys.models import ApiKey, KeyUsage
-
     # Keys deleted since their use are dropped: on PostgreSQL a foreign key violation only
     # surfaces at COMMIT (deferred constraints) and would fail every later flush.
     key_ids = {bucket[0] for bucket in counts} | set(last)

@@ -13,10 +13,10 @@ or an admin member's session. Whenever the caller is authorized the answer is 20
 - `VALID`.
 
 Checks run in that order. Lookup and classification are the very functions that authenticate
-API requests (`portal.auth.lookup_key`, `key_problem`, `ip_permitted`), so a key verifies here
+API requests (`access.keys.lookup_key`, `access.rules`), so a key verifies here
 exactly when it would authenticate there. One SQL statement answers a verification: the
 middleware fetches the caller's key and the verified one (with its agent's roles and grants)
-together (`tenant_view(fetch_also=…)`, `apikeys.lookup.fetch_keys`). A verification that gets
+together (`tenant_view(fetch_also=…)`, `access.keys.fetch_keys`). A verification that gets
 past the IP check counts as a use of the verified key: its usage counters and its rate-limit
 budget. Rejections of keys that
 exist are audited as `api_key.rejected` (with `"via": "verify"`) like any other rejected use.
@@ -33,21 +33,24 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.urls import path
-from django.utils import timezone
 
-from agents.models import PERMISSION_RE
-from agents.services import permission_matches
-from apikeys import keyformat, usage
-from apikeys.lookup import KeyRow, fetch_keys
+from access import events, ratelimit
+from access.decorators import tenant_view
+from access.keys import KeyRow, fetch_with_access, lookup_key
+from access.rules import (
+    PERMISSION_MAX_LENGTH,
+    PERMISSION_RE,
+    ip_permitted,
+    key_allows,
+    key_problem,
+    permissions_of,
+)
 from apikeys.models import ApiKey
-from apikeys.services import ADMIN_SCOPES
-from portal import metrics, ratelimit
-from portal.auth import ip_permitted, key_problem, lookup_key, reject
-from portal.errors import ApiError, Invalid
+from portal import metrics
+from portal.errors import ApiError
 from portal.respond import respond
 from portal.serializers import ts, uid
-from portal.tenancy import scope_allows, tenant_view
-from portal.validation import FORM_ONLY_FIELDS, ApiForm, JsonTyped, StrField, read_body
+from portal.validation import ApiForm, JsonTyped, StrField, validate
 
 CODES = {
     "wrong_tenant": "NOT_FOUND",
@@ -76,7 +79,7 @@ def validate_ip(value: str) -> str:
 class VerifyForm(ApiForm):
     key = KeyStringField()
     permission = StrField(
-        max_length=200,
+        max_length=PERMISSION_MAX_LENGTH,
         validators=[RegexValidator(PERMISSION_RE, "Must look like 'action:resource'.")],
     )
     ip = StrField(max_length=64, validators=[validate_ip])
@@ -87,29 +90,11 @@ class VerifyForm(ApiForm):
 
 
 def parse_body(request) -> dict:
-    """`VerifyForm`'s rules and error shape (SPEC §4: unknown fields, JSON types, each field's
-    own `clean`), without building a form: the same field objects, applied one by one. The
-    result is kept on the request, so the middleware can read the key to prefetch it."""
-    if hasattr(request, "verify_body"):
-        return request.verify_body
-    raw, fields = read_body(request), VerifyForm.base_fields
-    unknown = [k for k in raw if k not in fields and k not in FORM_ONLY_FIELDS]
-    errors = {str(k)[:60]: ["Unknown field."] for k in unknown}
-    data = {}
-    for name, field in fields.items():
-        value = raw.get(name)
-        if value is not None and not field.json_type_ok(value):
-            errors[name] = [f"Must be {field.json_type_name}."]
-            continue
-        try:
-            data[name] = field.clean(value)
-        except ValidationError as exc:
-            errors[name] = list(exc.messages)
-    if errors:
-        raise Invalid(errors)
-    data["ip"] = validate_ip(data["ip"]) if data["ip"] else None
-    request.verify_body = data
-    return data
+    """The body, through the one validator (`portal.validation`). Kept on the request, so the
+    decorator can read the key to prefetch it before the view parses it again."""
+    if not hasattr(request, "verify_body"):
+        request.verify_body = validate(VerifyForm, request)[0]
+    return request.verify_body
 
 
 def key_to_prefetch(request) -> str | None:
@@ -140,14 +125,14 @@ def verify(request, tenant, raw: str, *, permission: str | None = None, ip: str 
     Writes nothing on the request path except through the usage buffer (counts, lastUsedAt)
     and the rate-limit counter, and an audit event for the first rejection of an existing key.
     """
-    _, key = lookup_key(raw, getattr(request, "keys_fetched", None) or _fetch_with_access(raw))
+    _, key = lookup_key(raw, getattr(request, "keys_fetched", None) or fetch_with_access(raw))
     if key is None:
         return _answer("NOT_FOUND")
     reason = key_problem(key, tenant.slug)
     if reason is None and ip is not None and not ip_permitted(key, ip):
         reason = "ip_not_allowed"
     if reason:
-        reject(request, key, reason, via="verify", **({"ip": ip} if ip else {}))
+        events.reject(key, reason, request=request, via="verify", **({"ip": ip} if ip else {}))
         if reason == "wrong_tenant":
             return _answer("NOT_FOUND")
         live = reason == "ip_not_allowed"
@@ -156,40 +141,11 @@ def verify(request, tenant, raw: str, *, permission: str | None = None, ip: str 
     if ratelimit.hit(key).exceeded:
         # Like a 429 on the API itself: counted against the budget, not as a use.
         return _answer("RATE_LIMITED", key, permissions_of(key))
-    usage.record_use(key, ip)
+    events.record_use(key, ip)
     permissions = permissions_of(key)
-    if permission is not None and not _allows(key, permissions, permission):
+    if permission is not None and not key_allows(key, permissions, permission):
         return _answer("INSUFFICIENT_PERMISSIONS", key, permissions)
     return _answer("VALID", key, permissions)
-
-
-def _fetch_with_access(raw: str) -> dict:
-    """`{public_id: row or None}` for `raw` with its access set (a session-authenticated caller:
-    no key of its own was fetched)."""
-    parsed = keyformat.parse(raw)
-    if parsed is None:
-        return {}
-    return {
-        parsed.public_id: fetch_keys([parsed.public_id], with_access=True).get(parsed.public_id)
-    }
-
-
-def permissions_of(key: KeyRow, now=None) -> list[str]:
-    """An agent key's access set (roles ∪ direct ∪ grants unexpired at `now`), as
-    `agents.services.access_set` computes it, from the row fetched with `with_access=True`;
-    an admin key's scopes (all of them for a full-admin key)."""
-    if key.agent is None:
-        return list(key.scopes) or list(ADMIN_SCOPES)
-    now = now or timezone.now()
-    role_lists, grants = key.access
-    held = [perm for perms in role_lists for perm in perms] + list(key.agent.permissions or [])
-    return held + [perm for perm, expiry in grants if expiry is None or expiry > now]
-
-
-def _allows(key: KeyRow, permissions: list[str], wanted: str) -> bool:
-    if key.agent is not None:
-        return any(permission_matches(granted, wanted) for granted in permissions)
-    return scope_allows(permissions, wanted)
 
 
 @tenant_view(scope="keys:verify", methods=("POST",), fetch_also=key_to_prefetch)

@@ -4,6 +4,7 @@ from django.db import models, router, transaction
 from django.utils import timezone
 
 from audit import chain
+from audit.display import describe
 
 
 class AppendOnlyError(Exception):
@@ -101,6 +102,4 @@ class AuditEvent(models.Model):
     @property
     def metadata_items(self) -> list[tuple[str, str]]:
         """(label, text) pairs for people: durations, times and lists as text (audit.display)."""
-        from audit.display import describe
-
         return describe(self.metadata)

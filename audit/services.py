@@ -1,6 +1,12 @@
 """Recording audit events. Services call `record` inside their own transaction, never views."""
 
+from django.dispatch import Signal
+
 from audit.models import AuditEvent
+
+# Sent inside `record`'s caller's transaction with (tenant, event): the webhook outbox adds its
+# delivery rows there (`webhooks.apps`), so audit knows nothing of webhooks.
+event_recorded = Signal()
 
 _SECRET_KEYS = {"apikey", "api_key", "secret", "key", "password", "token"}
 
@@ -43,8 +49,5 @@ def record(tenant, actor, action: str, *, target=None, metadata=None) -> AuditEv
         user_agent=(actor.user_agent or "")[:500],
         metadata=metadata,
     )
-    # The webhook outbox: a delivery row per subscriber, in this same transaction.
-    from webhooks import outbox
-
-    outbox.enqueue(tenant, event)
+    event_recorded.send(sender=AuditEvent, tenant=tenant, event=event)
     return event

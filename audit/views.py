@@ -8,12 +8,12 @@ from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from access.decorators import tenant_view
 from audit import chain, serializers
 from audit.forms import ACTION_CHOICES, AuditFilterForm, ExportForm
 from portal.errors import Invalid
 from portal.pagination import paginate
 from portal.respond import respond
-from portal.tenancy import tenant_view
 from portal.validation import parse_query
 
 TEMPLATE = "audit/audit_log.html"

@@ -23,11 +23,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from access.actor import Actor
 from apikeys import services
 from audit import chain
 from audit.models import AuditEvent
 from benchmarks import seed
-from portal.auth import Actor
 from tenants.models import Membership, Tenant, User
 
 LIST_TENANT = "list-org"

@@ -3,7 +3,7 @@
 For each database (SQLite file, and PostgreSQL at `--pg-url` when it answers):
 
 1. a child process creates a fresh database, migrates it and seeds the scenario keys through
-   `apikeys.services` plus filler keys through `apikeys.keyformat` (see benchmarks/seed.py);
+   `apikeys.services` plus filler keys through `access.keyformat` (see benchmarks/seed.py);
 2. in-process, with the Django test client: V1 against the bare view at 1,000 keys, then, with
    the table grown to `--keys` (100,000), bare and V1–V6 in interleaved rounds, and the SQL
    queries of one steady-state request of each;

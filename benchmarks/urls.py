@@ -11,7 +11,7 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.urls import path
 
-from portal.tenancy import tenant_view
+from access.decorators import tenant_view
 from portal.urls import handler404, handler500  # noqa: F401
 from portal.urls import urlpatterns as product_urlpatterns
 

@@ -22,8 +22,8 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
+from access.actor import Actor  # noqa: E402
 from apikeys import services as key_services  # noqa: E402
-from portal.auth import Actor  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 from webhooks import services  # noqa: E402
 from webhooks.models import Delivery  # noqa: E402

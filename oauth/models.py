@@ -2,7 +2,7 @@
 the access tokens and refresh tokens issued in them.
 
 A family is what `revoke-tokens`, a refresh-token replay and a revoked refresh token end: its
-`revoked_at` is read by the one query that checks an access token (`oauth.tokens`).
+`revoked_at` is read by the one query that checks an access token (`access.tokens`).
 """
 
 import uuid

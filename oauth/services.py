@@ -1,8 +1,8 @@
-"""OAuth 2.0 rules (SPEC §10): client authentication, token issuance, refresh, revocation.
+"""OAuth 2.0 (SPEC §10): token issuance, refresh, revocation, registration, signing keys.
 
-Client authentication reuses the API-key path (`portal.auth.lookup_key`, `key_problem`,
-`ip_permitted`): a client secret is a live key of the agent whose id is the client id. The key
-and its agent's access set come from one SELECT (`apikeys.lookup.fetch_keys(with_access=True)`).
+Who may pass is decided in `access`: client authentication (`access.clients`), the refresh
+checks, the rate limit, the access set and scope matching (`access.rules`), the token check
+(`access.tokens`). Here are the grants and their tokens.
 """
 
 import datetime as dt
@@ -14,89 +14,56 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from agents.services import permission_matches
-from apikeys import keyformat, usage
-from apikeys.lookup import KeyRow, fetch_keys
-from apikeys.models import ApiKey
+from access import clients, events, keyformat, ratelimit, signing, tokens
+from access.actor import Actor
+from access.keys import KeyRow, deprecation_headers
+from access.rules import MANAGE_SELF, Matcher, expiries, is_permission, key_access_set
+from agents import services as agent_services
 from audit.services import record
-from oauth import signing, tokens
-from oauth.errors import OAuthError, invalid_client, invalid_grant
 from oauth.models import AccessToken, RefreshToken, SigningKey, TokenFamily
-from portal import metrics, ratelimit
-from portal.auth import Actor, ip_permitted, key_problem, lookup_key
-from portal.errors import Forbidden, RateLimited
+from portal.errors import ApiError, OAuthError, invalid_grant
 
 
-@metrics.counts_authentication("oauth_client")
-def authenticate_client(tenant_slug: str, client_id, client_secret, ip) -> KeyRow:
-    """The live agent key that `client_secret` is, if it belongs to agent `client_id` in this
-    tenant; else `invalid_client` (an unknown tenant answers exactly like a wrong secret)."""
-    parsed = keyformat.parse(client_secret) if isinstance(client_secret, str) else None
-    if parsed is None or not isinstance(client_id, str):
-        raise invalid_client()
-    known = fetch_keys([parsed.public_id], with_access=True)
-    _, key = lookup_key(client_secret, known)
-    if (
-        key is None
-        or key.kind != ApiKey.Kind.AGENT
-        or str(key.agent_id) != client_id.strip().lower()
-        or key_problem(key, tenant_slug) is not None
-    ):
-        raise invalid_client()
-    if not ip_permitted(key, ip):
-        raise Forbidden("Requests from this IP address are not allowed for this key.")
-    return key
+def spend(key: KeyRow, ip, *, presented=True) -> dict:
+    """A token request is a use of the key: it spends the rate limit and counts in usage. A
+    request that `presented` the key (client authentication) carries its deprecation headers;
+    a refresh, which presents only its token, does not."""
+    headers = ratelimit.spend(key)
+    events.record_use(key, ip)
+    return {**headers, **deprecation_headers(key)} if presented else headers
 
 
-def spend(key: KeyRow, ip) -> dict:
-    """A token request is a use of the key: it spends the rate limit and counts in usage."""
-    state = ratelimit.hit(key)
-    headers = state.headers()
-    if state.exceeded:
-        raise RateLimited(headers={**headers, "Retry-After": str(state.reset)})
-    usage.record_use(key, ip)
-    return headers
-
-
-def access_set(key: KeyRow, now) -> dict[str, dt.datetime | None]:
-    """permission -> expiry (None: no expiry), from the row `fetch_keys(with_access=True)` read."""
-    perms: dict[str, dt.datetime | None] = {}
-    role_lists, grants = key.access or ([], [])
-    for permissions in role_lists:
-        for perm in permissions or []:
-            perms[perm] = None
-    for perm in key.agent.permissions or []:
-        perms[perm] = None
-    for perm, expires_at in grants:
-        if expires_at is None or expires_at > now:
-            if perm not in perms or (perms[perm] is not None and expires_at is None):
-                perms[perm] = expires_at
-            elif perms[perm] is not None:
-                perms[perm] = max(perms[perm], expires_at)
-    return perms
+def _available(key: KeyRow, now) -> dict:
+    """permission -> expiry (None: none) of the key's agent's access set."""
+    return expiries(key_access_set(key, now))
 
 
 def resolve_scope(requested, available: dict) -> list[str]:
-    """The granted scope: `requested` (space-separated), each covered by the access set;
-    default all of it. Anything wider is `invalid_scope`."""
+    """The granted scope: `requested` (space-separated permissions), each covered by the access
+    set, or `manage:self`, which is granted only when named; by default the whole access set
+    but `manage:self`. A malformed or wider scope is `invalid_scope`. Linear in the scope."""
     if requested is None or requested == "":
-        return sorted(available)
+        return sorted(p for p in available if p != MANAGE_SELF)
     if not isinstance(requested, str):
         raise OAuthError("invalid_scope", "scope must be a space-separated string.")
     wanted = list(dict.fromkeys(requested.split()))
-    outside = [w for w in wanted if not any(permission_matches(g, w) for g in available)]
+    if not all(is_permission(w) for w in wanted):
+        raise OAuthError("invalid_scope", "Each scope must be a permission like 'read:reports'.")
+    matcher = Matcher(available)
+    outside = [w for w in wanted if w != MANAGE_SELF and not matcher.allows(w)]
     if outside:
         raise OAuthError(
-            "invalid_scope", f"Not in the agent's access set: {' '.join(sorted(outside))}."
+            "invalid_scope", f"Not in the agent's access set: {' '.join(sorted(outside))[:500]}."
         )
     return wanted
 
 
 def _scope_expiry(scope: list[str], available: dict):
     """The earliest expiry among the grants that the scope relies on (None: none expires)."""
+    matcher = Matcher(available)
     ends = []
     for wanted in scope:
-        covering = [exp for g, exp in available.items() if permission_matches(g, wanted)]
+        covering = matcher.covering(wanted)
         if covering and None not in covering:
             ends.append(max(covering))
     return min(ends) if ends else None
@@ -163,7 +130,7 @@ def _issue(key: KeyRow, family: TokenFamily, scope: list[str], available: dict, 
 def issue_client_credentials(key: KeyRow, requested_scope) -> Issued:
     """grant_type=client_credentials for an authenticated client key: a new token family."""
     now = timezone.now()
-    available = access_set(key, now)
+    available = _available(key, now)
     scope = resolve_scope(requested_scope, available)
     signing.signing_key()  # a first key is made outside this transaction
     with transaction.atomic():
@@ -205,6 +172,7 @@ def refresh(tenant_slug: str, raw, ip, *, client_key: KeyRow | None = None) -> t
     exactly one wins and the others are `invalid_grant`, on SQLite as on PostgreSQL.
     """
     now = timezone.now()
+    issued, refused = None, None
     with transaction.atomic():
         found = _find_refresh(raw, tenant_slug, lock=True)
         if found is None:
@@ -212,33 +180,41 @@ def refresh(tenant_slug: str, raw, ip, *, client_key: KeyRow | None = None) -> t
         family = found.family
         if client_key is not None and client_key.agent_id != family.agent_id:
             raise invalid_grant("The refresh token was issued to another client.")
-        reused = found.used_at is not None and family.revoked_at is None
-        if reused:
-            revoke_family(family, Actor("agent", str(family.agent_id), family.agent.name, ip), now)
+        if found.used_at is not None and family.revoked_at is None:
+            actor = Actor.for_agent(family.agent_id, family.agent.name, ip)
+            revoke_family(family, actor, now)
             record(
                 family.tenant,
-                Actor("agent", str(family.agent_id), family.agent.name, ip),
+                actor,
                 "oauth.refresh_token_reused",
                 target=family.agent,
                 metadata={"familyId": str(family.pk)},
             )
-        spent = (
-            not reused
-            and family.revoked_at is None
-            and found.expires_at > now
-            and RefreshToken.objects.filter(pk=found.pk, used_at__isnull=True).update(used_at=now)
-        )
-    if not spent:
-        # Raised after the transaction, so a replay's family revocation is kept.
+        elif found.used_at is None and family.revoked_at is None and found.expires_at > now:
+            # The minting key's rules and the rate limit come before the spend: a refresh they
+            # refuse leaves the token unspent (and its rejection audited, hence not raised here).
+            try:
+                key = clients.refresh_key(family.key.public_id, tenant_slug, ip, now)
+                headers = spend(key, ip, presented=False)
+            except ApiError as exc:
+                refused = exc
+            else:
+                if RefreshToken.objects.filter(pk=found.pk, used_at__isnull=True).update(
+                    used_at=now
+                ):
+                    available = _available(key, now)
+                    matcher = Matcher(available)
+                    scope = [
+                        s for s in family.scope.split() if s == MANAGE_SELF or matcher.allows(s)
+                    ]
+                    issued = _issue(key, family, scope, available, now), headers
+    # Raised after the transaction, so a replay's family revocation and an audited rejection
+    # are kept.
+    if refused is not None:
+        raise refused
+    if issued is None:
         raise invalid_grant()
-    key = fetch_keys([family.key.public_id], with_access=True).get(family.key.public_id)
-    if key is None or key_problem(key, tenant_slug, now) is not None:
-        raise invalid_grant("The client's key no longer authenticates.")
-    headers = spend(key, ip)
-    available = access_set(key, now)
-    scope = [s for s in family.scope.split() if any(permission_matches(g, s) for g in available)]
-    with transaction.atomic():
-        return _issue(key, family, scope, available, now), headers
+    return issued
 
 
 def revoke_family(family: TokenFamily, actor, now=None) -> None:
@@ -261,7 +237,7 @@ def introspect(tenant_slug: str, raw, caller: KeyRow) -> dict:
     if found is None:
         return {"active": False}
     claims = found[0]
-    if caller.kind == ApiKey.Kind.AGENT and claims["client_id"] != str(caller.agent_id):
+    if caller.kind == keyformat.AGENT and claims["client_id"] != str(caller.agent_id):
         return {"active": False}
     names = ("scope", "client_id", "sub", "iss", "aud", "exp", "iat", "jti", "tenant")
     return {"active": True, **{n: claims[n] for n in names}, "token_type": "Bearer"}
@@ -324,9 +300,7 @@ def tokens_issued_since(tenant, since) -> int:
 def revoke_agent_tokens(tenant, actor, agent) -> int:
     """Every token of `agent` stops working now; returns how many grants were open."""
     with transaction.atomic():
-        count = TokenFamily.objects.filter(
-            tenant=tenant, agent=agent, revoked_at__isnull=True
-        ).update(revoked_at=timezone.now())
+        count = tokens.end_tokens(agent_id=agent.pk)
         record(tenant, actor, "oauth.tokens_revoked", target=agent, metadata={"grants": count})
     return count
 
@@ -340,8 +314,6 @@ AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 def register_client(tenant, actor, *, client_name, scope, grant_types, auth_method) -> dict:
     """RFC 7591: an `integration` agent whose direct permissions are `scope`, and its first key
     (the client secret, shown once). Input is already validated by the view."""
-    from agents import services as agent_services
-
     with transaction.atomic():
         agent, _key, secret = agent_services.create_agent(
             tenant, actor, name=client_name, type="integration", permissions=scope

@@ -1,7 +1,7 @@
 """OAuth 2.0 endpoints (SPEC §10), open to anyone: they authenticate the client themselves.
 
 Bodies are form-encoded (RFC 6749) or JSON (seed 003). Errors are RFC codes in Tessera's shape
-(`oauth.errors`); a 403, 413, 415 or 429 uses SPEC §4's codes.
+(`portal.errors.OAuthError`); a 403, 413, 415 or 429 uses SPEC §4's codes.
 """
 
 import base64
@@ -16,21 +16,28 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from agents.models import PERMISSION_RE
+from access import clients, keyformat, signing, tokens
+from access.credentials import client_ip, get_credential
+from access.decorators import tenant_view
+from access.keys import authenticate_key
+from access.rules import MANAGE_SELF, MAX_PERMISSIONS, is_permission, scope_allows
 from agents.views import pages as agent_pages
 from apikeys.forms import EmptyForm
-from apikeys.models import ApiKey
-from oauth import services, signing, tokens
-from oauth.errors import OAuthError, invalid_client, invalid_request
+from oauth import services
 from portal import metrics
-from portal.auth import authenticate_key, client_ip, get_credential
-from portal.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
+from portal.errors import (
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    OAuthError,
+    Unauthorized,
+    invalid_client,
+    invalid_request,
+)
 from portal.respond import notify, respond
-from portal.tenancy import scope_allows, tenant_view
 from portal.validation import clean_name, has_unstorable_text, read_body, validate
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
-PERMISSION_PATTERN = re.compile(PERMISSION_RE)
 
 
 def oauth_endpoint(view):
@@ -108,7 +115,7 @@ def _authenticated_client(request, tenant, params, *, required: bool):
         if required:
             raise invalid_client()
         return None
-    return services.authenticate_client(tenant, creds[0], creds[1], client_ip(request))
+    return clients.authenticate_client(request, tenant, creds[0], creds[1])
 
 
 @oauth_endpoint
@@ -189,14 +196,18 @@ def _caller(request, tenant, params):
     if scheme.lower() == "basic" or "client_secret" in params:
         key = _authenticated_client(request, tenant, params, required=True)
     else:
+        # A refused credential is a 401 with the RFC's code here, as on every OAuth endpoint.
         raw = get_credential(request)
-        if raw is None:
-            raise Unauthorized()
-        if tokens.looks_like_jwt(raw):
-            key = tokens.authenticate_token(request, tenant, raw)
-        else:
-            key = authenticate_key(request, tenant, raw)
-        if key.kind == ApiKey.Kind.ADMIN and not scope_allows(key.scopes, "keys:verify"):
+        try:
+            if raw is None:
+                raise Unauthorized()
+            if tokens.looks_like_jwt(raw):
+                key = tokens.authenticate_token(request, tenant, raw)
+            else:
+                key = authenticate_key(request, tenant, raw)
+        except Unauthorized:
+            raise invalid_client() from None
+        if key.kind == keyformat.ADMIN and not scope_allows(key.scopes, "keys:verify"):
             raise Forbidden("This key lacks the 'keys:verify' scope.")
     return key, services.spend(key, client_ip(request))
 
@@ -268,8 +279,13 @@ def _registration(params) -> dict:
     if not isinstance(scope, str) or has_unstorable_text(scope):
         raise bad("scope must be a space-separated string of permissions.")
     permissions = list(dict.fromkeys(scope.split()))
-    if any(not PERMISSION_PATTERN.match(p) for p in permissions):
-        raise bad("Each scope must be a permission like 'read:reports'.")
+    # Agent creation's limits (`agents.forms.permissions_field`).
+    if len(permissions) > MAX_PERMISSIONS:
+        raise bad(f"scope may hold at most {MAX_PERMISSIONS} permissions.")
+    if not all(is_permission(p) for p in permissions):
+        raise bad("Each scope must be a permission like 'read:reports' (at most 200 characters).")
+    if MANAGE_SELF in permissions:
+        raise bad(f"'{MANAGE_SELF}' is granted to a token only when a token request names it.")
     grant_types = params.get("grant_types") or ["client_credentials"]
     if not isinstance(grant_types, list) or not all(
         isinstance(g, str) and g in services.GRANT_TYPES for g in grant_types

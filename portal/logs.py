@@ -23,6 +23,8 @@ import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from portal.proxies import peer_is_trusted_proxy
+
 request_log = logging.getLogger("tessera.request")
 job_log = logging.getLogger("tessera.jobs")
 
@@ -107,8 +109,6 @@ def logging_config(log_format: str, level: str) -> dict:
 
 def request_id_for(request) -> str:
     """The proxy's `X-Request-ID` when the peer is a trusted proxy and the id is sane, else new."""
-    from portal.auth import peer_is_trusted_proxy
-
     given = request.META.get("HTTP_X_REQUEST_ID", "")
     if given and REQUEST_ID_RE.fullmatch(given) and peer_is_trusted_proxy(request):
         return given

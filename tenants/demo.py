@@ -12,11 +12,11 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from access.actor import Actor
 from agents import services as agent_services
 from agents.models import Agent
 from apikeys import services as key_services
 from apikeys.models import ApiKey, KeyUsage
-from portal.auth import Actor
 
 ROLE_SLUG = "support-agent"
 DAYS = 30

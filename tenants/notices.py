@@ -6,13 +6,13 @@ import datetime as dt
 
 from django.db import transaction
 
+from access.actor import Actor
 from audit.services import record
-from portal.auth import Actor
 from portal.serializers import ts
 from tenants.models import ExpiryNotice
 
 EXPIRY_THRESHOLDS = (14, 3, 1)
-ACTOR = Actor("system", "", "expiry notices")
+ACTOR = Actor.system("expiry notices")
 
 
 def _notice(obj, action, kind, threshold) -> bool:

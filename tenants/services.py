@@ -19,9 +19,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator, validate_email
 from django.db import IntegrityError, transaction
 
+from access.actor import Actor
 from audit.services import record
 from portal import metrics
-from portal.auth import Actor
 from portal.errors import BadRequest, Conflict, Invalid, NotFound, RateLimited
 from portal.validation import clean_name
 from tenants.models import TENANT_SLUG_RE, Membership, Tenant, User

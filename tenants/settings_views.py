@@ -2,9 +2,9 @@
 
 from django.urls import reverse
 
+from access.decorators import tenant_view
 from portal.errors import Forbidden
 from portal.respond import notify, respond
-from portal.tenancy import tenant_view
 from portal.validation import validate
 from tenants import policy as policies
 from tenants import serializers

@@ -18,13 +18,13 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from access.decorators import get_or_404, tenant_view
 from apikeys.forms import EmptyForm
 from apikeys.models import ApiKey
 from oauth import services as oauth_services
 from portal import outage
 from portal.errors import ApiError
 from portal.respond import respond
-from portal.tenancy import get_or_404, tenant_view
 from portal.validation import validate
 from tenants import services
 from tenants.forms import ROLE_CHOICES, AddMemberForm, LoginForm, RoleForm

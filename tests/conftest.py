@@ -11,10 +11,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
 
+from access import ratelimit
+from access.actor import Actor
 from apikeys import services as key_services
 from apikeys import usage
-from portal import ratelimit
-from portal.auth import Actor
 from tenants.models import Membership, Tenant, User
 from tests import openapi_check
 

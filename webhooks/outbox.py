@@ -31,6 +31,10 @@ def delivery(tenant, webhook, event_type, payload, now) -> Delivery:
     )
 
 
+def on_event_recorded(sender, tenant, event, **kwargs) -> None:
+    enqueue(tenant, event)
+
+
 def enqueue(tenant, event) -> list[Delivery]:
     """One pending delivery per active webhook of `tenant` subscribed to the event's action."""
     hooks = [h for h in tenant.webhooks.filter(is_active=True) if h.subscribes(event.action)]

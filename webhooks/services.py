@@ -19,9 +19,9 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from access.actor import Actor
 from audit.services import record
 from portal import metrics
-from portal.auth import Actor
 from portal.errors import Conflict, Invalid
 from portal.serializers import ts
 from webhooks import outbox, signing, ssrf, transport
@@ -37,7 +37,7 @@ log = logging.getLogger("tessera.webhooks")
 
 
 def system_actor(name: str) -> Actor:
-    return Actor("system", "", name)
+    return Actor.system(name)
 
 
 def _check_url(url: str) -> None:

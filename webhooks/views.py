@@ -2,9 +2,9 @@
 
 from django.urls import reverse
 
+from access.decorators import get_or_404, tenant_view
 from portal.pagination import paginate
 from portal.respond import notify, respond
-from portal.tenancy import get_or_404, tenant_view
 from portal.validation import validate
 from webhooks import serializers, services
 from webhooks.events import EVENT_TYPES

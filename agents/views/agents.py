@@ -1,6 +1,7 @@
 """Agents: the list (and creation), the agent page and its edits, and switching an agent on or
 off; each serves the portal page, its HTMX fragments and the JSON API."""
 
+from access.decorators import tenant_view
 from agents import serializers, services
 from agents.forms import AgentFilterForm, CreateAgentForm, PortalDeleteAgentForm, UpdateAgentForm
 from agents.views.pages import (
@@ -18,7 +19,6 @@ from apikeys.forms import EmptyForm
 from portal import once
 from portal.pagination import paginate
 from portal.respond import notify, respond
-from portal.tenancy import tenant_view
 from portal.validation import parse_query, validate
 
 # JSON field → service keyword, for create and for PUT/PATCH.

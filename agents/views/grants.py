@@ -1,12 +1,12 @@
 """An agent's just-in-time grants: list, grant, look at one, revoke."""
 
+from access.decorators import get_or_404, tenant_view
 from agents import serializers, services
 from agents.forms import GrantForm
 from agents.views.pages import DETAIL, detail_context, detail_page, get_agent, portal_url
 from apikeys.forms import EmptyForm
 from portal.pagination import paginate
 from portal.respond import notify, respond
-from portal.tenancy import get_or_404, tenant_view
 from portal.validation import validate
 
 

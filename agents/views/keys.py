@@ -1,6 +1,7 @@
 """An agent's keys: minting, rotating and each key's lifecycle (deprecate, activate, revoke,
 delete) through the same key services as the API keys page."""
 
+from access.decorators import get_or_404, tenant_view
 from agents import services
 from agents.forms import MintAgentKeyForm, PortalRotateAllForm, RotateAgentKeyForm
 from agents.views.pages import DETAIL, detail_context, detail_page, get_agent, portal_url
@@ -10,7 +11,6 @@ from apikeys.serializers import key as key_json
 from portal import once
 from portal.pagination import paginate
 from portal.respond import notify, respond
-from portal.tenancy import get_or_404, tenant_view
 from portal.validation import validate
 
 

@@ -5,7 +5,9 @@ from django.db.models import Prefetch, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from agents import charts, services
+from access.decorators import get_or_404
+from access.rules import access_set
+from agents import charts
 from agents.forms import AGENT_EXPIRY_CHOICES, GRANT_DURATION_CHOICES, AgentFilterForm
 from agents.models import Agent, Grant, Role
 from apikeys.forms import DEFAULT_GRACE, GRACE_CHOICES
@@ -13,7 +15,6 @@ from apikeys.models import ApiKey
 from apikeys.search import key_search
 from oauth import services as oauth_services
 from portal.pagination import paginate
-from portal.tenancy import get_or_404
 from portal.validation import parse_query
 
 LIST = "agents/agent_list.html"
@@ -109,7 +110,7 @@ def detail_context(request, tenant, agent_id, *, agent=None, **extra):
         "live_key_count": sum(1 for k in keys if k.is_live),
         "grants": grants,
         "now": now,
-        "access": services.access_set(agent, now),
+        "access": access_set(agent, now),
         "agent_role_slugs": {role.slug for role in agent.roles.all()},
         "tenant_roles": list(tenant.roles.order_by("slug")),
         "usage": summary,

@@ -1,12 +1,12 @@
 """Roles: named sets of permissions that agents hold."""
 
+from access.decorators import get_or_404, tenant_view
 from agents import serializers, services
 from agents.forms import RoleForm, UpdateRoleForm
 from agents.views.pages import portal_url
 from apikeys.forms import EmptyForm
 from portal.pagination import paginate
 from portal.respond import notify, respond
-from portal.tenancy import get_or_404, tenant_view
 from portal.validation import validate
 
 ROLES = "agents/role_list.html"

@@ -1,12 +1,13 @@
 """The agent runtime API (`/agents/me...`): agent keys only, under the API mount only."""
 
+from access.decorators import tenant_view
+from access.rules import access_set
 from agents import charts, serializers, services
 from agents.models import Agent
 from agents.views.pages import get_agent
 from apikeys.forms import EmptyForm, RotateForm
 from apikeys.serializers import key as key_json
 from portal.respond import respond
-from portal.tenancy import tenant_view
 from portal.validation import validate
 
 
@@ -32,11 +33,11 @@ def me_grants(request, tenant):
     agent = _me(request, tenant, with_grants=True)
     return respond(
         request,
-        json={"data": [serializers.access_entry(e) for e in services.access_set(agent)]},
+        json={"data": [serializers.access_entry(e) for e in access_set(agent)]},
     )
 
 
-@tenant_view(api="agent", methods=("POST",))
+@tenant_view(api="agent", methods=("POST",), manages_self=True)
 def me_rotate(request, tenant):
     """Replace the calling key; the old one is revoked, or deprecated for `gracePeriod`."""
     data, _ = validate(RotateForm, request)
@@ -50,7 +51,7 @@ def me_rotate(request, tenant):
     return respond(request, json=key_json(key, secret=secret), status=201, secret=True)
 
 
-@tenant_view(api="agent", methods=("POST",))
+@tenant_view(api="agent", methods=("POST",), manages_self=True)
 def me_deactivate(request, tenant):
     """Switch the calling agent off: from now on every key of it answers 401."""
     validate(EmptyForm, request)

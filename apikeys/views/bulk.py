@@ -5,6 +5,7 @@ import uuid
 
 from django.contrib import messages
 
+from access.decorators import tenant_view
 from apikeys.forms import BulkForm
 from apikeys.views.keys import (
     TEMPLATE,
@@ -18,7 +19,6 @@ from apikeys.views.keys import (
 from apikeys.views.lifecycle import DONE, apply_action
 from portal.errors import ApiError
 from portal.respond import respond
-from portal.tenancy import tenant_view
 from portal.validation import validate
 
 BULK_TEMPLATE = "apikeys/apikey_bulk_confirm.html"

@@ -10,6 +10,7 @@ from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 
+from access.decorators import get_or_404, tenant_view
 from agents import charts
 from apikeys import serializers, services
 from apikeys.forms import (
@@ -30,7 +31,6 @@ from portal import once
 from portal.errors import Invalid
 from portal.pagination import paginate
 from portal.respond import respond, wants_fragment
-from portal.tenancy import get_or_404, tenant_view
 from portal.validation import parse_query, validate
 
 TEMPLATE = "apikeys/apikey_list.html"

@@ -1,12 +1,12 @@
 """One admin key's lifecycle: POST .../api-keys/<id>/rotate|deprecate|activate|revoke, and
 delete for portal form posts (the API deletes with DELETE on the key)."""
 
+from access.decorators import tenant_view
 from apikeys import serializers, services
 from apikeys.forms import EmptyForm, RevokeForm, RotateForm
 from apikeys.views.keys import TEMPLATE, back_to_list, get_key, list_page, page_context
 from portal import once
 from portal.respond import notify, respond
-from portal.tenancy import tenant_view
 from portal.validation import validate
 
 DONE = {

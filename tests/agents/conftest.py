@@ -3,8 +3,8 @@ sending that agent key, and the URLs of the three mounts."""
 
 import pytest
 
+from access.actor import Actor
 from agents import services
-from portal.auth import Actor
 from tests.conftest import ApiClient
 
 PORTAL = "/t/acme-corp/portal"

@@ -6,7 +6,7 @@ import pytest
 
 from agents import services
 from agents.models import Agent
-from portal import auth
+from portal import proxies
 from tests.agents.conftest import RUNTIME, SYSTEM, make_agent
 from tests.conftest import ApiClient
 
@@ -26,9 +26,9 @@ def fenced(tenant):
 def trusted_proxy(settings):
     """A load balancer at 192.0.2.10 whose X-Forwarded-For is believed."""
     settings.TRUSTED_PROXIES = ["192.0.2.10/32"]
-    auth._trusted_networks.cache_clear()
+    proxies.trusted_networks.cache_clear()
     yield "192.0.2.10"
-    auth._trusted_networks.cache_clear()
+    proxies.trusted_networks.cache_clear()
 
 
 def call(secret, **meta):

@@ -5,12 +5,12 @@ import datetime as dt
 from django.test import override_settings
 from django.utils import timezone
 
+from access.actor import Actor
 from agents import housekeeping as agent_housekeeping
 from agents import services as agent_services
 from apikeys import housekeeping
 from apikeys.models import ApiKey
 from audit.models import AuditEvent
-from portal.auth import Actor
 from tenants.models import TenantPolicy
 from tests.conftest import mint_admin_key
 from webhooks import services as webhook_services

@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from access.actor import Actor
 from apikeys import services
 from apikeys.models import KeyUsage
 from audit.models import AuditEvent
-from portal.auth import Actor
 from tests.conftest import HTMX, mint_admin_key
 
 PAGE = "/t/acme-corp/portal/settings/api-keys"

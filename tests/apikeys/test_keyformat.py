@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from apikeys import keyformat
+from access import keyformat
 from tests.conftest import ApiClient, mint_admin_key
 
 

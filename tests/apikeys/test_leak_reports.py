@@ -8,7 +8,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from apikeys import keyformat
+from access import keyformat
 from apikeys.leaks import LEAK_REPORTS_PER_HOUR
 from apikeys.models import ApiKey
 from audit.models import AuditEvent

@@ -7,11 +7,11 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
+from access.actor import Actor
 from agents.models import Agent
 from apikeys import services
 from apikeys.models import ApiKey
 from audit.models import AuditEvent
-from portal.auth import Actor
 from tests.conftest import mint_admin_key
 
 API = "/t/acme-corp/api/v1/admin/api-keys"
@@ -302,7 +302,7 @@ def test_every_action_is_audited_with_its_actor(api, admin_key, target):
     )
     actor = ("api_key", str(admin_key[0].pk))
     assert actions == [
-        ("api_key.created", "user", ""),
+        ("api_key.created", "system", ""),
         ("api_key.deprecated", *actor),
         ("api_key.activated", *actor),
         ("api_key.revoked", *actor),

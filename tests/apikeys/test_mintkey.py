@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from apikeys import keyformat
+from access import keyformat
 from audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +52,7 @@ def test_scopes_and_expiry(tenant):
 def test_the_mint_is_audited_as_the_command_without_the_secret(tenant):
     out, _ = mintkey("acme-corp", "--name", "ci")
     event = AuditEvent.objects.get(tenant=tenant, action="api_key.created")
-    assert (event.actor_type, event.actor_name) == ("user", "manage.py mintkey")
+    assert (event.actor_type, event.actor_name) == ("system", "manage.py mintkey")
     assert out.strip() not in repr(event.metadata)
     assert tenant.api_keys.get().created_by_name == "manage.py mintkey"
 

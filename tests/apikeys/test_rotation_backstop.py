@@ -5,9 +5,9 @@ second successor; it is a 409, never a 500."""
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from access.actor import Actor
 from apikeys import services
 from apikeys.models import ApiKey
-from portal.auth import Actor
 from portal.errors import Conflict
 from tests.conftest import mint_admin_key
 

@@ -3,10 +3,10 @@ escalation (a scoped key can never mint or rotate into more than it holds)."""
 
 import pytest
 
+from access.actor import Actor
 from agents.models import Agent
 from apikeys import services
 from apikeys.models import ApiKey
-from portal.auth import Actor
 from tests.conftest import mint_admin_key
 
 API = "/t/acme-corp/api/v1/admin/api-keys"

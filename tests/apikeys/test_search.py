@@ -6,9 +6,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from access.actor import Actor
 from agents import services as agent_services
 from apikeys import services
-from portal.auth import Actor
 from tests.conftest import HTMX, mint_admin_key
 
 PAGE = "/t/acme-corp/portal/settings/api-keys"

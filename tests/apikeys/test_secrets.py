@@ -27,7 +27,7 @@ def secret_in_html(response):
 
 def needles(secret):
     """The whole key, and its secret part alone (in case something stores the tail)."""
-    from apikeys import keyformat
+    from access import keyformat
 
     parsed = keyformat.parse(secret)
     return [secret, secret[len(parsed.prefix) :]]

@@ -7,9 +7,9 @@ import re
 import pytest
 from django.utils import timezone
 
+from access.actor import Actor
 from apikeys import services
 from apikeys.models import ApiKey
-from portal.auth import Actor
 from tests.conftest import HTMX, mint_admin_key
 from tests.spec import KEY_FIELDS
 
@@ -55,7 +55,7 @@ def test_keys_page_lists_the_tenants_keys_with_their_details(owner_client, key):
     assert "deploy-bot" in html
     assert "agents:read" in html
     assert 'class="status status-active">active<' in html
-    assert "by tests (user)" in html
+    assert "by tests (system)" in html
     assert "never" in html  # last used / expiry
 
 
@@ -79,7 +79,7 @@ def test_list_keys_as_json(api, admin_key, key, url):
     assert first["name"] == "deploy-bot"
     assert first["kind"] == "admin"
     assert first["scopes"] == ["agents:read"]
-    assert first["createdBy"] == {"type": "user", "id": None, "name": "tests"}
+    assert first["createdBy"] == {"type": "system", "id": None, "name": "tests"}
 
 
 def test_list_keys_never_shows_another_tenants_keys(api, foreign_key, owner_client):

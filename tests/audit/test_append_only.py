@@ -3,9 +3,9 @@
 import pytest
 from django.db import transaction
 
+from access.actor import Actor
 from audit.models import AppendOnlyError, AuditEvent
 from audit.services import record
-from portal.auth import Actor
 
 pytestmark = pytest.mark.django_db
 

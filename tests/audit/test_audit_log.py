@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from access.actor import Actor
 from audit.models import AuditEvent
-from portal.auth import Actor
 from tests.conftest import HTMX, mint_admin_key
 
 pytestmark = pytest.mark.django_db

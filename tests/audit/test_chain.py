@@ -16,10 +16,10 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test import RequestFactory
 from django.utils import timezone
 
+from access.actor import Actor
 from audit import chain
 from audit.models import AppendOnlyError, AuditEvent
 from audit.services import record
-from portal.auth import Actor
 from tenants import services as tenant_services
 from tenants.models import Membership, Tenant, User
 from tests.apikeys.test_concurrency import race

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from django.http import StreamingHttpResponse
 
+from access.actor import Actor
 from apikeys import services as key_services
 from audit.models import AuditEvent
 from audit.services import record
-from portal.auth import Actor
 from tests.conftest import HTMX, mint_admin_key
 
 pytestmark = pytest.mark.django_db

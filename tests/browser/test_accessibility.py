@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from access.actor import Actor
 from agents import services as agent_services
 from apikeys import services as key_services
-from portal.auth import Actor
 from tests.browser.conftest import log_in
 from tests.conftest import make_member
 

@@ -8,10 +8,10 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from access.actor import Actor
 from agents import services
 from agents.models import Agent, Grant
 from apikeys.models import KeyUsage
-from portal.auth import Actor
 from tests.browser.conftest import log_in, screenshot
 from tests.conftest import ApiClient, make_member
 

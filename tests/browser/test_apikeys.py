@@ -9,10 +9,10 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from access.actor import Actor
 from agents.models import Agent
 from apikeys import services
 from apikeys.models import ApiKey
-from portal.auth import Actor
 from tests.browser.conftest import log_in, screenshot
 from tests.conftest import PASSWORD, make_member
 

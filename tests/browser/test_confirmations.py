@@ -8,10 +8,10 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from access.actor import Actor
 from agents import services
 from agents.models import Agent, Grant
 from apikeys.models import ApiKey
-from portal.auth import Actor
 from tests.browser.conftest import log_in
 from tests.conftest import make_member
 

@@ -7,7 +7,7 @@ with the error fragment; the portal loads htmx without it."""
 import pytest
 from playwright.sync_api import expect
 
-from portal.auth import Actor
+from access.actor import Actor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -5,8 +5,8 @@ table, never on <body>; "Copied" goes back to "Copy"."""
 import pytest
 from playwright.sync_api import expect
 
+from access.actor import Actor
 from apikeys import services
-from portal.auth import Actor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -37,9 +37,9 @@ def _django():
 def mint() -> dict:
     """A fresh credential in the served database (DATABASE_URL, tenant acme-corp)."""
     _django()
+    from access.actor import Actor
     from agents.models import Agent
     from apikeys import services
-    from portal.auth import Actor
     from tenants.models import Tenant
 
     tenant = Tenant.objects.get(slug="acme-corp")

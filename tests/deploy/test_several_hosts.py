@@ -28,8 +28,8 @@ import pytest
 from django.db import transaction
 from django.db.models import Sum
 
+from access.actor import Actor
 from apikeys.models import KeyUsage
-from portal.auth import Actor
 from tenants.models import Tenant
 from tests.conftest import requires_postgres
 from tests.perf.conftest import PostgresDb

@@ -5,7 +5,7 @@ import base64
 import pytest
 from django.test import Client
 
-from oauth import signing
+from access import signing
 from tests.agents.conftest import make_agent, make_role
 
 API = "/t/acme-corp/api/v1"

@@ -8,11 +8,11 @@ import json
 from django.test import Client
 from django.utils import timezone
 
+from access import signing
+from access.actor import Actor
 from agents import services as agent_services
 from apikeys import services as key_services
 from apikeys.models import ApiKey
-from oauth import signing
-from portal.auth import Actor
 from tests.oauth.conftest import API, bearer, get_token
 
 ME = f"{API}/agents/me"
@@ -39,7 +39,7 @@ def test_a_token_works_on_agents_me(issued, client_id):
 
 
 def test_a_token_checks_the_database_in_one_query(issued, django_assert_num_queries):
-    from oauth import tokens
+    from access import tokens
 
     raw = issued["access_token"]
     with django_assert_num_queries(1):
@@ -131,12 +131,13 @@ def test_rotating_the_key_keeps_minted_tokens_but_the_old_secret_mints_no_more(
     assert get_token(client_id, secret).status_code == 401
 
 
-def test_rotate_with_a_token_replaces_the_key_that_minted_it(issued, made):
+def test_rotate_with_a_manage_self_token_replaces_the_key_that_minted_it(made, client_id, secret):
+    token = get_token(client_id, secret, scope="read:reports manage:self").json()
     response = Client().post(
         f"{ME}/rotate",
         "{}",
         content_type="application/json",
-        headers=bearer(issued["access_token"]),
+        headers=bearer(token["access_token"]),
     )
     assert response.status_code == 201, response.content
     old = ApiKey.objects.get(pk=made[1].pk)

@@ -57,8 +57,8 @@ def test_another_agent_sees_someone_elses_token_as_inactive(issued, tenant):
 
 def test_garbage_and_revoked_tokens_are_exactly_inactive(issued, admin_key, made):
     assert introspect("not-a-token", admin_key[1]).json() == {"active": False}
+    from access.actor import Actor
     from apikeys.services import revoke_key
-    from portal.auth import Actor
 
     revoke_key(made[0].tenant, Actor.system("t"), made[1])
     assert introspect(issued["access_token"], admin_key[1]).json() == {"active": False}

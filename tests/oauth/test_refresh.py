@@ -5,7 +5,7 @@ import threading
 from django.db import connection
 from django.test import Client
 
-from apikeys import keyformat
+from access import keyformat
 from audit.models import AuditEvent
 from oauth.models import RefreshToken
 from tests.conftest import requires_postgres
@@ -94,8 +94,8 @@ def test_a_refresh_token_of_another_tenant_is_invalid_grant(issued, other_tenant
 
 
 def test_refresh_after_the_key_was_revoked_is_invalid_grant(issued, made):
+    from access.actor import Actor
     from apikeys.services import revoke_key
-    from portal.auth import Actor
 
     revoke_key(made[0].tenant, Actor.system("t"), made[1])
     assert use(issued["refresh_token"]).status_code == 400
@@ -103,8 +103,8 @@ def test_refresh_after_the_key_was_revoked_is_invalid_grant(issued, made):
 
 @requires_postgres
 def test_twenty_concurrent_uses_of_one_refresh_token_give_exactly_one_200(transactional_db, tenant):
+    from access.actor import Actor
     from agents import services
-    from portal.auth import Actor
 
     agent, _, secret = services.create_agent(tenant, Actor.system("t"), name="racer")
     refresh_token = get_token(str(agent.pk), secret).json()["refresh_token"]

@@ -12,7 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from oauth import signing
+from access import signing
 from oauth.models import SigningKey
 from tests.oauth.conftest import API, bearer, get_token
 

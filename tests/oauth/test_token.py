@@ -7,9 +7,9 @@ from django.test import Client
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from access import signing
 from apikeys import usage
 from apikeys.models import KeyUsage
-from oauth import signing
 from tests.oauth.conftest import TOKEN, basic, get_token
 
 
@@ -128,8 +128,8 @@ def test_admin_key_is_not_a_client_secret(client_id, admin_key):
 
 
 def test_revoked_key_mints_no_token(client_id, secret, made):
+    from access.actor import Actor
     from apikeys.services import revoke_key
-    from portal.auth import Actor
 
     revoke_key(made[0].tenant, Actor.system("t"), made[1])
     assert get_token(client_id, secret).status_code == 401

@@ -63,6 +63,6 @@ def test_a_malformed_slug_is_not_found(db):
 
 def test_jwks_before_any_token_already_publishes_the_key_that_will_sign(db):
     (key,) = Client().get(JWKS).json()["keys"]
-    from oauth import signing
+    from access import signing
 
     assert signing.signing_key().kid == key["kid"]

@@ -22,7 +22,7 @@ call_command("migrate", verbosity=0)
 from tenants.models import Tenant
 from agents.models import Agent
 from apikeys import services
-from portal.auth import Actor
+from access.actor import Actor
 tenant = Tenant.objects.create(slug="acme-corp", name="Acme Corp")
 actor = Actor.system("tests")
 admin, admin_secret = services.mint_key(

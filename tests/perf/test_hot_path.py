@@ -9,13 +9,14 @@ from django.conf import settings
 from django.db import connection, connections
 from django.utils import timezone
 
+from access import keyformat
+from access.actor import Actor
+from access.keys import fetch_keys
 from agents.models import Agent
-from apikeys import keyformat, usage
-from apikeys.lookup import fetch_keys
+from apikeys import usage
 from apikeys.models import ApiKey
 from apikeys.services import deprecate_key, revoke_key
 from audit.models import AuditEvent
-from portal.auth import Actor
 from tenants.models import Tenant
 from tests.conftest import mint_admin_key
 from tests.perf.conftest import run_python
@@ -231,7 +232,7 @@ def test_key_revoked_by_another_process_is_refused_at_once(make_api, tenant):
         "import django, sys; django.setup()\n"
         "from apikeys.models import ApiKey\n"
         "from apikeys.services import revoke_key\n"
-        "from portal.auth import Actor\n"
+        "from access.actor import Actor\n"
         "key = ApiKey.objects.select_related('tenant').get(pk=sys.argv[1])\n"
         "revoke_key(key.tenant, Actor.system('other process'), key, reason='compromised')\n",
         url,
@@ -243,11 +244,10 @@ def test_key_revoked_by_another_process_is_refused_at_once(make_api, tenant):
 @pytest.mark.django_db
 def test_verification_reads_the_same_access_set_as_the_service(tenant, django_assert_num_queries):
     """Roles, direct permissions and unexpired grants aggregated in the lookup's one statement
-    give exactly the permissions agents.services.access_set() computes with the ORM."""
+    give exactly the permissions access.rules.access_set() computes with the ORM."""
+    from access.rules import access_set, permissions_of
     from agents.models import Grant, Role
-    from agents.services import access_set
     from apikeys.services import mint_key
-    from apikeys.verify import permissions_of
 
     agent = Agent.objects.create(tenant=tenant, name="bot", permissions=["write:tickets"])
     for slug, perms in (("a", ["read:a", "read:b"]), ("b", ["read:c"]), ("none", [])):
@@ -275,8 +275,8 @@ def test_verification_reads_the_same_access_set_as_the_service(tenant, django_as
 
 @pytest.mark.django_db
 def test_lookup_with_access_of_a_key_without_agent_or_access(tenant, admin_key):
+    from access.rules import permissions_of
     from apikeys.services import mint_key
-    from apikeys.verify import permissions_of
 
     lonely = Agent.objects.create(tenant=tenant, name="lonely")
     agent_key, _ = mint_key(tenant, SYSTEM, name="k", agent=lonely)
@@ -310,7 +310,7 @@ def test_verify_is_one_query_for_the_caller_and_the_verified_key(
 
 @pytest.mark.django_db
 def test_refused_key_is_logged_once_without_the_secret(make_api, admin_key, caplog):
-    """portal.auth logs the refusal with the key's prefix; Django does not log it again."""
+    """access logs the refusal with the key's prefix; Django does not log it again."""
     import logging
 
     secret = admin_key[1]

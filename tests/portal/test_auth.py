@@ -8,11 +8,12 @@ import pytest
 from django.test import Client, RequestFactory, override_settings
 from django.utils import timezone
 
-from apikeys import keyformat, services, usage
+from access import credentials, keyformat, keys
+from access.actor import Actor
+from apikeys import services, usage
 from apikeys.models import ApiKey
 from audit.models import AuditEvent
-from portal import auth
-from portal.auth import Actor
+from portal import proxies
 from tests.conftest import mint_admin_key
 
 API = "/t/acme-corp/api/v1/admin/api-keys"
@@ -121,7 +122,7 @@ def test_a_malformed_key_costs_no_query(tenant, django_assert_num_queries):
 def test_a_valid_key_is_authenticated_with_exactly_one_query(admin_key, django_assert_num_queries):
     request = RequestFactory().get(API)
     with django_assert_num_queries(1):
-        key = auth.authenticate_key(request, "acme-corp", admin_key[1])
+        key = keys.authenticate_key(request, "acme-corp", admin_key[1])
     assert key.pk == admin_key[0].pk
     # The tenant and agent come with it: no further query.
     with django_assert_num_queries(0):
@@ -268,14 +269,14 @@ def trusted_proxies():
     def apply(networks):
         ctx = override_settings(TRUSTED_PROXIES=networks)
         ctx.enable()
-        auth._trusted_networks.cache_clear()
+        proxies.trusted_networks.cache_clear()
         applied.append(ctx)
 
     applied = []
     yield apply
     for ctx in applied:
         ctx.disable()
-    auth._trusted_networks.cache_clear()
+    proxies.trusted_networks.cache_clear()
 
 
 @pytest.fixture
@@ -324,9 +325,9 @@ def test_client_ip_walks_trusted_hops_from_the_right(trusted_proxies):
     request = RequestFactory().get(
         "/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="1.2.3.4, 198.51.100.9, 172.16.0.1"
     )
-    assert auth.client_ip(request) == "198.51.100.9"
+    assert credentials.client_ip(request) == "198.51.100.9"
     request = RequestFactory().get("/", REMOTE_ADDR="198.51.100.1", HTTP_X_FORWARDED_FOR="1.2.3.4")
-    assert auth.client_ip(request) == "198.51.100.1"
+    assert credentials.client_ip(request) == "198.51.100.1"
 
 
 def test_ipv4_mapped_ipv6_matches_the_ipv4_allowlist(pinned_key):

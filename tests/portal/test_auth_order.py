@@ -10,8 +10,8 @@
 import pytest
 from django.test import Client
 
+from access.actor import Actor
 from agents import services as agent_services
-from portal.auth import Actor
 
 pytestmark = pytest.mark.django_db
 

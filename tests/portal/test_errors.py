@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 from django.urls import include, path
 
-from portal.tenancy import tenant_view
+from access.decorators import tenant_view
 from portal.urls import urlpatterns as real_urlpatterns
 
 pytestmark = pytest.mark.django_db
@@ -81,8 +81,8 @@ def test_the_apis_allow_header_names_only_what_the_api_takes(
 ):
     """The portal edits with a form POST where the API takes PUT/PATCH/DELETE: a 405 under
     /api/v1/ never advertises that POST, and a POST there is a 405, not a 404 or an edit."""
+    from access.actor import Actor
     from agents.models import Role
-    from portal.auth import Actor
     from webhooks import services as webhooks
 
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True  # no DNS look-up for the example host

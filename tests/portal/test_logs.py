@@ -13,11 +13,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.test import Client, override_settings
 
-from apikeys import keyformat
+from access import keyformat, signing
+from access.actor import Actor
 from apikeys import services as key_services
-from oauth import signing
-from portal import auth, logs, scheduler
-from portal.auth import Actor
+from portal import logs, proxies, scheduler
 from tests.agents.conftest import make_agent
 from tests.conftest import ApiClient, mint_admin_key
 from tests.oauth.conftest import bearer, get_token
@@ -51,9 +50,9 @@ def json_lines():
 @pytest.fixture
 def trusted_proxy():
     with override_settings(TRUSTED_PROXIES=["127.0.0.1/32"]):
-        auth._trusted_networks.cache_clear()
+        proxies.trusted_networks.cache_clear()
         yield
-    auth._trusted_networks.cache_clear()
+    proxies.trusted_networks.cache_clear()
 
 
 def request_lines(parsed):

@@ -10,10 +10,10 @@ from django.test import Client, override_settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from access import signing
+from access.actor import Actor
 from agents.models import Agent
 from apikeys import services as key_services
-from oauth import signing
-from portal.auth import Actor
 from tests.agents.conftest import make_agent
 from tests.conftest import PASSWORD, ApiClient, mint_admin_key
 from tests.oauth.conftest import get_token

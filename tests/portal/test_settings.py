@@ -18,7 +18,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.test import override_settings
 from django.utils.module_loading import import_string
 
-from apikeys import keyformat
+from access import keyformat
 from apikeys.models import ApiKey
 from tests.conftest import mint_admin_key
 

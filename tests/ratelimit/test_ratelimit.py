@@ -6,11 +6,11 @@ from types import SimpleNamespace
 import pytest
 from django.conf import settings
 
+from access import ratelimit
+from access.actor import Actor
 from agents.models import Agent
 from apikeys import services, usage
 from apikeys.models import KeyUsage
-from portal import ratelimit
-from portal.auth import Actor
 from tests.conftest import mint_admin_key
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,7 @@ import environ
 import pytest
 from django.core.cache import caches
 
-from portal import ratelimit
+from access import ratelimit
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ requires_redis = pytest.mark.skipif(not _redis_answers(), reason=f"no Redis answ
 CHILD = """
 import json, sys, types, django
 django.setup()
-from portal import ratelimit
+from access import ratelimit
 pk, limit, now, hits = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 key = types.SimpleNamespace(public_id=pk, rate_limit_per_minute=limit, agent_id=None)
 print(json.dumps([ratelimit.hit(key, now=now).remaining for _ in range(hits)]))

@@ -5,8 +5,8 @@ endpoints, and agent and admin keys stay on their own API."""
 
 import pytest
 
+from access.actor import Actor
 from agents import services as agent_services
-from portal.auth import Actor
 from tenants.models import Membership
 from tests.conftest import HTMX, ApiClient, mint_admin_key
 
@@ -23,38 +23,94 @@ def world(tenant, other_tenant, owner, outsider):
     b, bk, bsecret = agent_services.create_agent(other_tenant, SYS, name="bot-b")
     ga = agent_services.create_grant(tenant, SYS, a, permission="read:x")
     gb = agent_services.create_grant(other_tenant, SYS, b, permission="read:y")
+    ka, _ = mint_admin_key(tenant, name="a-admin")
     kb, _ = mint_admin_key(other_tenant, name="b-admin")
     mb = Membership.objects.get(tenant=other_tenant)
-    return dict(a=a, ak=ak, b=b, bk=bk, bsecret=bsecret, ga=ga, gb=gb, kb=kb, mb=mb, rb=rb)
+    return dict(a=a, ak=ak, ka=ka, b=b, bk=bk, bsecret=bsecret, ga=ga, gb=gb, kb=kb, mb=mb, rb=rb)
 
 
-def urls_b(w, base):
-    b = w["b"]
-    return [
-        ("get", f"{base}/agents/{b.pk}"),
-        ("get", f"{base}/agents/{b.pk}/keys"),
-        ("get", f"{base}/agents/{b.pk}/grants"),
-        ("get", f"{base}/api-keys/{w['kb'].pk}"),
-        ("get", f"{base}/api-keys/{w['bk'].pk}"),
-        ("get", f"{base}/roles/r-b"),
-        ("post", f"{base}/agents/{b.pk}/rotate-key"),
-        ("post", f"{base}/api-keys/{w['kb'].pk}/revoke"),
-        ("post", f"{base}/api-keys/{w['bk'].pk}/rotate"),
-        ("post", f"{base}/agents/{b.pk}/keys"),
-        ("post", f"{base}/agents/{b.pk}/grants"),
-        ("delete", f"{base}/agents/{b.pk}"),
-        ("delete", f"{base}/agents/{b.pk}/grants/{w['gb'].pk}"),
-        ("delete", f"{base}/api-keys/{w['kb'].pk}"),
-        ("delete", f"{base}/roles/r-b"),
-        ("post", f"{base}/agents/{b.pk}/deactivate"),
-        ("patch", f"{base}/agents/{b.pk}"),
-    ]
+# Each route with a method it takes, so a 404 can only come from the lookup of the object in
+# the caller's tenant, never from a 405 answered before any object is loaded. Ordered safe
+# first, destructive last: the control sweep over the caller's own objects runs them in turn.
+API_ROUTES = [
+    ("get", "agents/{agent}"),
+    ("get", "agents/{agent}/keys"),
+    ("get", "agents/{agent}/grants"),
+    ("get", "api-keys/{admin_key}"),
+    ("get", "api-keys/{key}"),
+    ("get", "roles/{role}"),
+    ("post", "agents/{agent}/keys"),
+    ("post", "agents/{agent}/grants"),
+    ("patch", "agents/{agent}"),
+    ("patch", "roles/{role}"),
+    ("post", "api-keys/{key}/rotate"),
+    ("post", "agents/{agent}/rotate-key"),
+    ("post", "api-keys/{admin_key}/revoke"),
+    ("post", "agents/{agent}/deactivate"),
+    ("delete", "agents/{agent}/grants/{grant}"),
+    ("delete", "api-keys/{admin_key}"),
+    ("delete", "roles/{role}"),
+    ("delete", "agents/{agent}"),
+]
+
+# The portal takes GET and POST only: its deletes and edits are form posts.
+PORTAL_ROUTES = [
+    ("get", "agents/{agent}"),
+    ("get", "agents/{agent}/keys"),
+    ("get", "agents/{agent}/grants"),
+    ("get", "settings/api-keys/{admin_key}"),
+    ("get", "settings/api-keys/{key}"),
+    ("get", "roles/{role}"),
+    ("post", "agents/{agent}"),
+    ("post", "roles/{role}"),
+    ("post", "agents/{agent}/keys"),
+    ("post", "agents/{agent}/grants"),
+    ("post", "settings/api-keys/{key}/rotate"),
+    ("post", "agents/{agent}/rotate-key"),
+    ("post", "settings/api-keys/{admin_key}/revoke"),
+    ("post", "agents/{agent}/keys/{key}/revoke"),
+    ("post", "agents/{agent}/deactivate"),
+    ("post", "settings/members/{member}/role"),
+    ("post", "agents/{agent}/grants/{grant}/revoke"),
+    ("post", "settings/api-keys/{admin_key}/delete"),
+    ("post", "roles/{role}/delete"),
+    ("post", "settings/members/{member}/remove"),
+    ("post", "agents/{agent}/delete"),
+]
 
 
-def test_api_cross_tenant(api, world):
-    for m, u in urls_b(world, "/t/acme-corp/api/v1/admin"):
-        r = getattr(api, m)(u) if m in ("get", "delete") else getattr(api, m)(u, {})
-        assert r.status_code in (404, 405), (m, u, r.status_code)
+def objects_of(w, side, member):
+    """The ids that fill the routes: side "a" is the caller's tenant, "b" the other one."""
+    return {
+        "agent": w[side].pk,
+        "key": w[f"{side}k"].pk,
+        "admin_key": w[f"k{side}"].pk,
+        "grant": w[f"g{side}"].pk,
+        "role": f"r-{side}",
+        "member": member.pk,
+    }
+
+
+def sweep(client, base, routes, ids, headers=None):
+    """(method, url, status) of each route filled with `ids`."""
+    answers = []
+    for method, template in routes:
+        url = f"{base}/{template.format(**ids)}"
+        if method in ("get", "delete"):
+            response = getattr(client, method)(url, headers=headers or {})
+        else:
+            data = {"role": "viewer"} if base.endswith("/portal") else {}
+            response = getattr(client, method)(url, data, headers=headers or {})
+        answers.append((method, url, response))
+    return answers
+
+
+def test_api_cross_tenant(api, world, admin, tenant):
+    base = "/t/acme-corp/api/v1/admin"
+    theirs = objects_of(world, "b", world["mb"])
+    for m, u, r in sweep(api, base, API_ROUTES, theirs):
+        assert r.status_code == 404, (m, u, r.status_code)
+        assert r.json()["error"] == "not_found", (m, u)
     a = world["a"]
     # keyId of another tenant's agent key, grant of another agent
     r = api.post(
@@ -72,31 +128,28 @@ def test_api_cross_tenant(api, world):
     # other tenant's key on acme's mount
     r = ApiClient(world["bsecret"]).get("/t/acme-corp/api/v1/agents/me")
     assert r.status_code == 401
+    # Control (last: it deletes our objects): the same routes and methods on our own objects
+    # are served, or refused on the body, so the 404s came from the tenant, not the route.
+    ours = objects_of(world, "a", Membership.objects.get(tenant=tenant, user=admin))
+    for m, u, r in sweep(api, base, API_ROUTES, ours):
+        assert r.status_code not in (404, 405), (m, u, r.status_code, r.content[:200])
 
 
-def test_portal_cross_tenant(owner_client, world):
+def test_portal_cross_tenant(owner_client, world, admin, tenant):
     P = "/t/acme-corp/portal"
-    b = world["b"]
-    for m, u in urls_b(world, P) + [
-        ("post", f"{P}/settings/members/{world['mb'].pk}/remove"),
-        ("post", f"{P}/settings/members/{world['mb'].pk}/role"),
-        ("post", f"{P}/settings/api-keys/{world['kb'].pk}/delete"),
-        ("post", f"{P}/agents/{b.pk}/grants/{world['gb'].pk}/revoke"),
-        ("post", f"{P}/roles/r-b/delete"),
-        ("post", f"{P}/agents/{b.pk}/keys/{world['bk'].pk}/revoke"),
-    ]:
-        for h in ({}, HTMX):
-            r = (
-                getattr(owner_client, m)(u, {"role": "viewer"} if m == "post" else None, headers=h)
-                if m != "delete"
-                else owner_client.delete(u, headers=h)
-            )
-            assert r.status_code in (404, 405), (m, u, r.status_code)
+    theirs = objects_of(world, "b", world["mb"])
+    for h in ({}, HTMX):
+        for m, u, r in sweep(owner_client, P, PORTAL_ROUTES, theirs, headers=h):
+            assert r.status_code == 404, (m, u, r.status_code, h)
     a = world["a"]
     r = owner_client.post(f"{P}/agents/{a.pk}/keys/{world['bk'].pk}/revoke")
     assert r.status_code == 404
     r = owner_client.post(f"{P}/agents/{a.pk}/rotate-key", {"keyId": str(world["bk"].pk)})
     assert r.status_code == 404, r.status_code
+    # Control (last: it deletes our objects): the same routes on our own objects are no 404.
+    ours = objects_of(world, "a", Membership.objects.get(tenant=tenant, user=admin))
+    for m, u, r in sweep(owner_client, P, PORTAL_ROUTES, ours):
+        assert r.status_code not in (404, 405), (m, u, r.status_code)
 
 
 def test_viewer_posts(viewer_client, world, tenant):
@@ -126,7 +179,7 @@ def test_viewer_posts(viewer_client, world, tenant):
         (f"/agents/{a.pk}/keys/{world['ak'].pk}/revoke", {}),
     ]:
         r = viewer_client.post(P + u, d)
-        assert r.status_code in (403, 405), (u, r.status_code)
+        assert r.status_code == 403, (u, r.status_code)
 
 
 def test_admin_cannot_touch_members(admin_client, world, tenant):
@@ -265,10 +318,10 @@ def test_scoped_key_escalation(tenant, world):
 
 
 def test_a_key_without_agents_write_cannot_rotate_an_agent_key_into_its_hands(tenant):
+    from access.actor import Actor
     from agents.models import Agent
     from apikeys import services as key_services
     from apikeys.models import ApiKey
-    from portal.auth import Actor
     from tests.conftest import ApiClient, mint_admin_key
 
     agent = Agent.objects.create(tenant=tenant, name="support-bot")

@@ -72,19 +72,27 @@ def test_a_portal_form_with_an_out_of_range_expiry_is_400(owner_client, tenant, 
     assert not tenant.agents.exists()
 
 
+# Each with a method its route takes: a 405 would be answered before the id is looked at.
 NUL_PATHS = [
-    "/api-keys/%00",
-    "/api-keys/%00/revoke",
-    "/agents/%00",
-    "/roles/%00",
-    f"/agents/{ZERO}/grants/%00",
+    ("get", "/api-keys/%00"),
+    ("delete", "/api-keys/%00"),
+    ("post", "/api-keys/%00/revoke"),
+    ("get", "/agents/%00"),
+    ("patch", "/agents/%00"),
+    ("get", "/roles/%00"),
+    ("patch", "/roles/%00"),
+    ("delete", f"/agents/{ZERO}/grants/%00"),
 ]
 
 
-@pytest.mark.parametrize("path", NUL_PATHS)
-def test_a_nul_byte_in_an_object_id_is_404(api, path):
-    assert api.get(ADMIN + path).status_code in (404, 405)
-    assert api.post(ADMIN + path, {}).status_code in (404, 405)
+@pytest.mark.parametrize(("method", "path"), NUL_PATHS)
+def test_a_nul_byte_in_an_object_id_is_404(api, method, path):
+    if method in ("get", "delete"):
+        response = getattr(api, method)(ADMIN + path)
+    else:
+        response = getattr(api, method)(ADMIN + path, {})
+    assert response.status_code == 404, response.content
+    assert response.json()["error"] == "not_found"
 
 
 def test_a_nul_byte_in_the_tenant_slug_is_404_for_a_member(owner_client):

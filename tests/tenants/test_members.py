@@ -8,8 +8,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from access.actor import Actor
 from audit.models import AuditEvent
-from portal.auth import Actor
 from portal.errors import Conflict
 from tenants import services
 from tenants.models import Membership, User

@@ -8,11 +8,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from access.actor import Actor
 from agents.models import Agent, Role
 from apikeys import services as key_services
 from apikeys.models import ApiKey
 from audit.services import record
-from portal.auth import Actor
 from tests.conftest import HTMX
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from access.actor import Actor
 from agents.models import Agent, Grant, Role
 from apikeys import services as key_services
-from portal.auth import Actor
 
 VERIFY = "/t/acme-corp/api/v1/keys/verify"
 SYSTEM = Actor.system("tests")

@@ -2,6 +2,7 @@
 
 import pytest
 
+from portal.validation import UNSTORABLE_MESSAGE
 from tests.conftest import HTMX, mint_admin_key
 from tests.verify.conftest import VERIFY, make_agent, mint_agent_key
 
@@ -149,40 +150,39 @@ def test_body_that_is_not_a_json_object_is_refused(api, body, content_type, stat
     assert response.json()["status"] == status
 
 
-LEAN_PARSER_BODIES = [
-    {},
-    {"key": 42},
-    {"key": None},
-    {"key": ""},
-    {"key": "k", "extra": 1, "csrfmiddlewaretoken": "x"},
-    {"key": "k", "ip": "not-an-ip", "permission": "Read Reports"},
-    {"key": "k", "ip": "10.0.0.0/8"},
-    {"key": "k", "ip": " ::ffff:10.0.0.1 "},
-    {"key": "k", "ip": "", "permission": ""},
-    {"key": "k", "ip": "10.0.0.1\u202e"},
-    {"key": "k", "ip": True, "permission": ["read:reports"]},
-    {"key": "k" * 1001, "permission": "x" * 201},
-    {"key": " lmk_ spaced ", "permission": " read:reports "},
-    {"key": "k", "permission": "read:rep\u200borts"},
-]
+U = UNSTORABLE_MESSAGE
+
+# The verify body goes through the one validator every body does (SPEC §4): a NUL or a lone
+# surrogate in any field, even the key that is only a question, is a 400, as are unknown fields
+# and wrong JSON types; each with exactly the details any other body gets.
+EXACT_BAD_BODIES = {
+    "nul-in-key": ({"key": "lmk_\x00abc"}, {"key": [U]}),
+    "surrogate-in-key": ({"key": "x\udfff"}, {"key": [U]}),
+    "surrogate-in-a-list-as-key": ({"key": ["\ud800"]}, {"key": [U]}),
+    "nul-in-permission": ({"key": "k", "permission": "read:\x00"}, {"permission": [U]}),
+    "surrogate-in-permission": ({"key": "k", "permission": "read:\ud800"}, {"permission": [U]}),
+    "nul-in-ip": ({"key": "k", "ip": "10.0.0.1\x00"}, {"ip": [U]}),
+    "surrogate-in-ip": ({"key": "k", "ip": "\udfff"}, {"ip": [U]}),
+    "unknown-field": ({"key": "k", "extra": 1}, {"extra": ["Unknown field."]}),
+    "unknown-field-named-with-a-surrogate": ({"key": "k", "x\udfff": 1}, {"x\ufffd": [U]}),
+    "key-not-a-string": ({"key": 42}, {"key": ["Must be a string."]}),
+    "ip-and-permission-not-strings": (
+        {"key": "k", "ip": True, "permission": ["read:reports"]},
+        {"permission": ["Must be a string."], "ip": ["Must be a string."]},
+    ),
+    "no-key": ({}, {"key": ["This field is required."]}),
+}
 
 
-@pytest.mark.parametrize("body", LEAN_PARSER_BODIES)
-def test_lean_parser_answers_as_the_shared_validator(rf, body):
-    """`parse_body` applies VerifyForm's rules without the form: same data, same 400 details."""
-    import json
-
-    from apikeys.verify import VerifyForm, parse_body
-    from portal.errors import Invalid
-    from portal.validation import validate
-
-    def run(parse):
-        request = rf.post(VERIFY, json.dumps(body), content_type="application/json")
-        request.is_api = True
-        try:
-            return parse(request)
-        except Invalid as exc:
-            return exc.details
-
-    expected = run(lambda request: validate(VerifyForm, request)[0])
-    assert run(parse_body) == expected
+@pytest.mark.parametrize(
+    ("body", "details"), list(EXACT_BAD_BODIES.values()), ids=list(EXACT_BAD_BODIES)
+)
+def test_a_bad_verify_body_is_the_specs_400_with_exact_details(api, body, details):
+    response = api.post(VERIFY, body)
+    assert response.status_code == 400, response.content
+    assert response.json() == {
+        "error": "bad_request",
+        "message": "Validation failed.",
+        "status": 400,
+        "details": details,
+    }

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from apikeys import keyformat
+from access import keyformat
 from apikeys.models import ApiKey
 from apikeys.services import ADMIN_SCOPES, deprecate_key, revoke_key
 from tests.conftest import mint_admin_key

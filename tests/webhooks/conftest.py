@@ -1,7 +1,7 @@
 import pytest
 from django.test import override_settings
 
-from portal.auth import Actor
+from access.actor import Actor
 from webhooks import services
 
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook as Verifier
 from werkzeug import Response
 
+from access.actor import Actor
 from apikeys import services as key_services
-from portal.auth import Actor
 from tests.conftest import mint_admin_key
 from webhooks import services
 from webhooks.models import Delivery

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from portal.auth import Actor
+from access.actor import Actor
 from portal.serializers import ts
 from webhooks import services, transport
 from webhooks.models import Delivery

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from portal.auth import Actor
+from access.actor import Actor
 from tests.conftest import requires_postgres
 from webhooks import services
 from webhooks.models import Delivery

@@ -7,9 +7,9 @@ shell (`manage.py mintkey`).
 
 from django.core.management.base import BaseCommand, CommandError
 
+from access.actor import Actor
 from apikeys import services
 from apikeys.forms import MintKeyForm
-from portal.auth import Actor
 from portal.errors import ApiError
 from tenants.models import Tenant
 

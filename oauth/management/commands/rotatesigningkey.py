@@ -14,7 +14,8 @@ until their cache expires).
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from oauth import services, signing
+from access import signing
+from oauth import services
 
 AT = "%Y-%m-%d %H:%M:%S"
 

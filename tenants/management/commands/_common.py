@@ -4,7 +4,7 @@ from contextlib import contextmanager
 
 from django.core.management.base import CommandError
 
-from portal.auth import Actor
+from access.actor import Actor
 from portal.errors import ApiError
 
 LOGIN_URL = "http://127.0.0.1:8000/login"

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from portal import metrics
+from portal.errors import RateLimited
 
 log = logging.getLogger("tessera.ratelimit")
 
@@ -104,3 +105,13 @@ def _counts(names: list[str], ttl: int) -> dict[str, int]:
     counts = cache.get_many(names[:-1])
     counts[counter] = hits
     return counts
+
+
+def spend(key, now: float | None = None) -> dict:
+    """Count a request of `key` and return its RateLimit-* headers; past the limit, 429
+    (`RateLimited`, with `Retry-After`). Every door that takes a key calls this."""
+    state = hit(key, now)
+    headers = state.headers()
+    if state.exceeded:
+        raise RateLimited(headers={**headers, "Retry-After": str(state.reset)})
+    return headers

@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography.fernet import Fernet
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
-
-from oauth.models import SigningKey
 
 TTL = 60
 # How long resource servers may cache the JWKS document (its Cache-Control max-age).
@@ -40,6 +39,11 @@ PUBLIC_PARAMS = ("kty", "n", "e")
 _lock = threading.Lock()
 _state: dict = {"loaded": None, "keys": (), "tried": 0.0}
 _clock = time.monotonic
+
+
+def _model():
+    # By name: `access` sits below the feature apps and imports none of them.
+    return apps.get_model("oauth", "SigningKey")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +70,13 @@ def public_jwk(key: RSAKey, kid: str) -> dict:
     }
 
 
-def create_key(*, signs_from=None) -> SigningKey:
+def create_key(*, signs_from=None):
     """Generate and store a new RSA key; it signs from `signs_from` (default now)."""
     key = RSAKey.generate_key(2048, private=True)
     kid = key.thumbprint()
     encrypted = _fernet().encrypt(jwk_json(key).encode()).decode()
     with transaction.atomic():
-        row = SigningKey.objects.create(
+        row = _model().objects.create(
             kid=kid,
             public_jwk=public_jwk(key, kid),
             private_jwk_encrypted=encrypted,
@@ -94,7 +98,7 @@ def _load(force=False) -> tuple[Loaded, ...]:
     if loaded is not None and not force and now - loaded < TTL:
         return _state["keys"]
     with _lock:
-        rows = SigningKey.objects.values_list(
+        rows = _model().objects.values_list(
             "kid", "public_jwk", "signs_from", "retired_at", "private_jwk_encrypted"
         )
         keys = tuple(Loaded(*row) for row in rows)

@@ -6,41 +6,31 @@ session under `/api/v1/`), checks the member role or key scope, and sets `reques
 Another tenant's object is a 404, never a 403.
 """
 
-from email.utils import format_datetime
-from functools import wraps
+from functools import cache, wraps
 
+from django.apps import apps
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 
-from apikeys import usage
-from apikeys.models import ApiKey
-from portal import ratelimit
-from portal.auth import Actor, authenticate_key, client_ip, get_credential
+from access import events, keyformat, ratelimit, tokens
+from access.actor import Actor
+from access.credentials import client_ip, get_credential
+from access.keys import authenticate_key, deprecation_headers
+from access.rules import MANAGE_SELF, scope_allows
 from portal.errors import (
     ApiError,
     BadRequest,
     Forbidden,
     MethodNotAllowed,
     NotFound,
-    RateLimited,
     Unauthorized,
 )
 from portal.middleware import has_session_user
 from portal.respond import render_error
-from tenants.models import Membership
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-
-
-def scope_allows(scopes: list[str] | None, needed: str | None) -> bool:
-    """Empty scopes mean full admin. `x:write` implies `x:read`."""
-    if not scopes or needed is None:
-        return True
-    if needed in scopes:
-        return True
-    resource, _, action = needed.partition(":")
-    return action == "read" and f"{resource}:write" in scopes
 
 
 def tenant_view(
@@ -54,6 +44,7 @@ def tenant_view(
     api_only=(),
     page=None,
     fetch_also=None,
+    manages_self=False,
 ):
     """Guard a view mounted under `/t/<tenant>/portal/` and/or `/t/<tenant>/api/v1/`.
 
@@ -66,7 +57,9 @@ def tenant_view(
     - `api`: "admin" (admin keys or a session), "agent" (agent keys only);
     - `page(request) -> (template, context)`: the full page to re-render a form post's errors on;
     - `fetch_also(request) -> str | None`: another key string the view will look up, fetched in
-      the same query as the caller's key (`portal.auth.authenticate_key`).
+      the same query as the caller's key (`access.keys.authenticate_key`);
+    - `manages_self`: the view replaces or deactivates the caller's own agent, which an access
+      token may do only with the `manage:self` scope (the key itself always may).
     """
     portal_methods = {m.upper() for m in methods}
     if "GET" in portal_methods:
@@ -103,6 +96,8 @@ def tenant_view(
                         needed = scope if safe else (write_scope or scope)
                         if api == "admin" and not scope_allows(key.scopes, needed):
                             raise Forbidden(f"This key lacks the '{needed}' scope.")
+                        if manages_self and not tokens.may_manage_self(request):
+                            raise Forbidden(f"This access token lacks the '{MANAGE_SELF}' scope.")
                     except ApiError as exc:
                         _add_headers(exc, extra)
                         raise
@@ -124,7 +119,7 @@ def tenant_view(
             if key is None:
                 return view(request, tenant_obj, *args, **kwargs)
 
-            usage.record_use(key, client_ip(request))
+            events.record_use(key, client_ip(request))
             try:
                 response = view(request, tenant_obj, *args, **kwargs)
             except Exception as exc:
@@ -144,8 +139,6 @@ def tenant_view(
 
 def _authenticate(request, tenant, raw, also):
     """An API key, or an OAuth access token (a JWT) acting as the key that minted it."""
-    from oauth import tokens  # oauth builds on this module
-
     if tokens.looks_like_jwt(raw):
         return tokens.authenticate_token(request, tenant, raw)
     return authenticate_key(request, tenant, raw, also)
@@ -158,23 +151,20 @@ def _check_method(request, allowed_methods) -> None:
         raise MethodNotAllowed(headers={"Allow": ", ".join(allow)})
 
 
-def _key_headers(key: ApiKey) -> dict:
+def _key_headers(key) -> dict:
     """Count the request against the key's rate limit (429 past it) and return the headers every
     answer to this key carries: RateLimit-*, and Deprecation/Sunset for a deprecated key."""
-    state = ratelimit.hit(key)
-    extra = state.headers()
-    if key.status == ApiKey.Status.DEPRECATED:
-        extra["Deprecation"] = f"@{int(key.deprecated_at.timestamp())}"
-        if key.expires_at:
-            extra["Sunset"] = format_datetime(key.expires_at, usegmt=True)
-    if state.exceeded:
-        raise RateLimited(headers={**extra, "Retry-After": str(state.reset)})
-    return extra
+    extra = deprecation_headers(key)
+    try:
+        return {**ratelimit.spend(key), **extra}
+    except ApiError as exc:
+        exc.headers.update(extra)
+        raise
 
 
 def _refused(request, exc: ApiError):
     """The answer to a credential that is refused (400/401/403), rendered here rather than
-    raised: it is the most frequent error of an API, `portal.auth` has already logged it (with
+    raised: it is the most frequent error of an API, `access` has already logged it (with
     the reason and the key's prefix, never the secret), and Django would log it once more as a
     4xx warning."""
     response = render_error(request, exc)
@@ -188,16 +178,17 @@ def _add_headers(exc: Exception, extra: dict) -> None:
             exc.headers.setdefault(name, value)
 
 
-def _check_key_kind(key: ApiKey, api: str) -> None:
-    if api == "admin" and key.kind != ApiKey.Kind.ADMIN:
+def _check_key_kind(key, api: str) -> None:
+    if api == "admin" and key.kind != keyformat.ADMIN:
         raise Forbidden("Agent keys cannot call the admin API.")
-    if api == "agent" and key.kind != ApiKey.Kind.AGENT:
+    if api == "agent" and key.kind != keyformat.AGENT:
         raise Forbidden("Only agent keys can call the agent runtime API.")
 
 
 def _session_member(request, slug, safe, role, write_role):
     membership = (
-        Membership.objects.select_related("tenant")
+        _membership_model()
+        .objects.select_related("tenant")
         .filter(tenant__slug=slug, user=request.user)
         .first()
         if "\x00" not in slug
@@ -212,6 +203,12 @@ def _session_member(request, slug, safe, role, write_role):
     return membership.tenant, Actor.for_user(request.user, request, membership)
 
 
+@cache
+def _membership_model():
+    # By name: `access` sits below the feature apps and imports none of them.
+    return apps.get_model("tenants", "Membership")
+
+
 def _to_login(request):
     if getattr(request, "htmx", None):
         response = HttpResponse(status=204)
@@ -222,8 +219,6 @@ def _to_login(request):
 
 def get_or_404(queryset, **lookup):
     """Fetch one object from a tenant-scoped queryset; anything else (or a bad id) is a 404."""
-    from django.core.exceptions import ValidationError
-
     if any(isinstance(v, str) and "\x00" in v for v in lookup.values()):
         raise NotFound()  # PostgreSQL refuses NUL in text (a DataError, a 500): no such object
     try:

@@ -1,4 +1,4 @@
-"""Access tokens on Tessera's own endpoints: the live check (SPEC §10).
+"""Access tokens on Tessera's own endpoints: the live check, and ending tokens (SPEC §10).
 
 `authenticate_token` verifies the JWT (RS256 signature by a published key, `typ`, `iss` of this
 tenant, `aud`, `exp`), then reads every piece of database state in ONE indexed statement: the
@@ -12,15 +12,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.apps import apps
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from apikeys import lookup
-from apikeys.lookup import KeyRow
-from oauth import signing
+from access import keys, signing
+from access.credentials import client_ip
+from access.keys import KeyRow
+from access.rules import MANAGE_SELF, ip_permitted
 from portal import metrics
-from portal.auth import client_ip, ip_permitted
 from portal.errors import Forbidden, Unauthorized
 
 JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
@@ -40,12 +41,12 @@ def audience(tenant_slug: str) -> str:
 
 
 # Built once from constant column names; the only value is the bound %s.
-SQL = f"""SELECT {lookup.SELECTED}, k.replaced_by_id, k.revoked_reason, tok.revoked_at,
+SQL = f"""SELECT {keys.SELECTED}, k.revoked_by_rotation, tok.revoked_at,
  f.revoked_at, f.id, tok.expires_at
  FROM oauth_accesstoken tok JOIN oauth_tokenfamily f ON f.id = tok.family_id
  JOIN apikeys_apikey k ON k.id = f.key_id JOIN tenants_tenant t ON t.id = k.tenant_id
  LEFT JOIN agents_agent a ON a.id = k.agent_id WHERE tok.jti = %s"""  # noqa: S608
-KEY_COLUMNS = len(lookup.COLUMNS)
+KEY_COLUMNS = len(keys.COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +80,14 @@ def fetch_state(jti) -> TokenState | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    key = lookup._key_row(row[:KEY_COLUMNS])
-    replaced_by, reason, token_revoked, family_revoked, family_id, _ = row[KEY_COLUMNS:]
+    key = keys.key_row(row[:KEY_COLUMNS])
+    rotated, token_revoked, family_revoked, family_id, _ = row[KEY_COLUMNS:]
     return TokenState(
         key=key,
-        key_rotated=replaced_by is not None and reason == "rotated",
+        key_rotated=bool(rotated),
         token_revoked=token_revoked is not None,
         family_revoked=family_revoked is not None,
-        family_id=lookup._uuid(family_id),
+        family_id=keys.as_uuid(family_id),
     )
 
 
@@ -140,3 +141,21 @@ def authenticate_token(request, tenant_slug: str, raw: str) -> KeyRow:
         raise Forbidden("Requests from this IP address are not allowed for this key.")
     request.oauth_claims = found[0]
     return key
+
+
+def may_manage_self(request) -> bool:
+    """A key may always replace or deactivate its own agent; an access token only with the
+    `manage:self` scope (SPEC §10 "A token is not its key")."""
+    claims = getattr(request, "oauth_claims", None)
+    return claims is None or MANAGE_SELF in str(claims.get("scope", "")).split()
+
+
+def end_tokens(*, agent_id=None, key_id=None, now=None) -> int:
+    """End every token family of an agent or minted by a key, now (inside the caller's
+    transaction): deactivating an agent, a leak report. Returns how many were open."""
+    families = apps.get_model("oauth", "TokenFamily").objects.filter(revoked_at__isnull=True)
+    if agent_id is not None:
+        families = families.filter(agent_id=agent_id)
+    if key_id is not None:
+        families = families.filter(key_id=key_id)
+    return families.update(revoked_at=now or timezone.now())

@@ -171,3 +171,8 @@ def matches(full_key: str, pepper_id: str, stored_digest: str) -> bool:
 
 def reset_pepper_cache() -> None:
     _peppers.cache_clear()
+
+
+# A key's kinds and states, as `apikeys.models.ApiKey.Kind` / `.Status` store them.
+ADMIN, AGENT = "admin", "agent"
+ACTIVE, DEPRECATED, REVOKED = "active", "deprecated", "revoked"
