@@ -3,7 +3,7 @@ runtime API (`/agents/me...`) under the API mount only."""
 
 from django.urls import path
 
-from agents.views import agents, grants, keys, roles, runtime
+from agents.views import agents, grants, keys, roles, runtime, tokens
 
 A = "agents/<str:agent_id>"
 
@@ -24,6 +24,7 @@ def _agent_patterns(prefix):
         path(f"{k}/activate", keys.agent_key_activate, name="agent-key-activate"),
         path(f"{k}/revoke", keys.agent_key_revoke, name="agent-key-revoke"),
         path(f"{k}/delete", keys.agent_key_delete, name="agent-key-delete"),
+        path(f"{a}/revoke-tokens", tokens.agent_revoke_tokens, name="agent-revoke-tokens"),
         path(f"{a}/grants", grants.agent_grants, name="agent-grants"),
         path(f"{a}/grants/<str:grant_id>", grants.agent_grant, name="agent-grant"),
         path(

@@ -11,25 +11,11 @@ api_patterns = [
     path("oauth/introspect", views.introspect, name="oauth-introspect"),
     path("oauth/revoke", views.revoke, name="oauth-revoke"),
     path("oauth/register", views.register, name="oauth-register"),
-    path(
-        "admin/agents/<str:agent_id>/revoke-tokens",
-        views.revoke_agent_tokens,
-        name="agent-revoke-tokens",
-    ),
     path(".well-known/jwks.json", views.jwks, name="oauth-jwks"),
     path(
         ".well-known/oauth-authorization-server",
         views.metadata,
         name="oauth-metadata",
-    ),
-]
-
-# The agent page's "Revoke all tokens".
-portal_patterns = [
-    path(
-        "agents/<str:agent_id>/revoke-tokens",
-        views.revoke_agent_tokens,
-        name="agent-revoke-tokens",
     ),
 ]
 

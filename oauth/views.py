@@ -12,8 +12,6 @@ from urllib.parse import unquote_plus
 
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, JsonResponse
-from django.template.defaultfilters import pluralize
-from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from access import clients, keyformat, signing, tokens
@@ -21,8 +19,6 @@ from access.credentials import client_ip, get_credential
 from access.decorators import tenant_view
 from access.keys import authenticate_key
 from access.rules import MANAGE_SELF, MAX_PERMISSIONS, is_permission, scope_allows
-from agents.views import pages as agent_pages
-from apikeys.forms import EmptyForm
 from oauth import services
 from portal import metrics
 from portal.errors import (
@@ -34,8 +30,8 @@ from portal.errors import (
     invalid_client,
     invalid_request,
 )
-from portal.respond import notify, respond
-from portal.validation import clean_name, has_unstorable_text, read_body, validate
+from portal.respond import respond
+from portal.validation import clean_name, has_unstorable_text, read_body
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
 
@@ -240,23 +236,6 @@ def revoke(request, tenant):
     for name, value in headers.items():
         response[name] = value
     return response
-
-
-@tenant_view(scope="agents:write", methods=("POST",), page=agent_pages.detail_page)
-def revoke_agent_tokens(request, tenant, agent_id):
-    """Every access and refresh token of the agent stops working now (API, and the portal's
-    "Revoke all tokens" on the agent page)."""
-    agent = agent_pages.get_agent(tenant, agent_id)
-    validate(EmptyForm, request)
-    count = services.revoke_agent_tokens(tenant, request.actor, agent)
-    notify(request, f"Every token of “{agent.name}” revoked ({count} grant{pluralize(count)}).")
-    return respond(
-        request,
-        f"{agent_pages.DETAIL}#agent-oauth",
-        lambda: agent_pages.detail_context(request, tenant, agent.pk),
-        json={"agentId": str(agent.pk), "revokedGrants": count},
-        redirect=reverse("portal:agent", kwargs={"tenant": tenant.slug, "agent_id": agent.pk}),
-    )
 
 
 def _registration(params) -> dict:
