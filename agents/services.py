@@ -152,6 +152,7 @@ def create_agent(
     allowed_ips=None,
     expires_at=None,
     rate_limit_per_minute=None,
+    meta=None,
 ):
     """Create an agent and its first key. Returns (agent, key, plaintext) — show it once."""
     with transaction.atomic():
@@ -166,6 +167,7 @@ def create_agent(
             allowed_ips=list(allowed_ips) if allowed_ips else None,
             expires_at=_whole_seconds(expires_at),
             rate_limit_per_minute=rate_limit_per_minute,
+            meta=dict(meta or {}),
             **_by(actor, "created_by"),
         )
         _save_unique(agent, _name_taken(name))
@@ -214,6 +216,7 @@ def update_agent(tenant, actor, agent, **changes) -> Agent:
             "allowed_ips": lambda v: list(v) if v else None,
             "permissions": lambda v: list(v or []),
             "description": lambda v: v or "",
+            "meta": lambda v: dict(v or {}),
             "expires_at": _whole_seconds,
         }
         for field, value in changes.items():
@@ -267,7 +270,15 @@ def delete_agent(tenant, actor, agent) -> None:
 
 
 def mint_agent_key(
-    tenant, actor, agent, *, name, expires_at=None, rate_limit_per_minute=None, allowed_ips=None
+    tenant,
+    actor,
+    agent,
+    *,
+    name,
+    expires_at=None,
+    rate_limit_per_minute=None,
+    allowed_ips=None,
+    meta=None,
 ):
     """Mint another key for the agent. Returns (key, plaintext)."""
     with transaction.atomic():
@@ -280,6 +291,7 @@ def mint_agent_key(
             expires_at=expires_at,
             rate_limit_per_minute=rate_limit_per_minute,
             allowed_ips=allowed_ips,
+            meta=meta,
         )
 
 
