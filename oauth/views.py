@@ -20,6 +20,7 @@ from agents.models import PERMISSION_RE
 from agents.views import pages as agent_pages
 from apikeys.forms import EmptyForm
 from apikeys.models import ApiKey
+from idempotency.decorators import idempotent
 from oauth import services, signing, tokens
 from oauth.errors import OAuthError, invalid_client, invalid_request
 from portal.auth import authenticate_key, client_ip, get_credential
@@ -285,6 +286,7 @@ def _registration(params) -> dict:
 
 
 @tenant_view(scope="agents:write", methods=("POST",))  # CSRF stays on for a session
+@idempotent
 def register(request, tenant):
     """RFC 7591 dynamic client registration, for an admin key with `agents:write`."""
     try:

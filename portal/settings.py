@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "apikeys",
     "webhooks",
     "oauth",
+    "idempotency",
 ]
 
 MIDDLEWARE = [

@@ -2,6 +2,7 @@
 
 from django.urls import reverse
 
+from idempotency.decorators import idempotent
 from portal.errors import Forbidden
 from portal.pagination import paginate
 from portal.respond import notify, respond
@@ -78,6 +79,7 @@ def event_types(request, tenant):
 
 
 @tenant_view(scope="webhooks:read", write_scope="webhooks:write", page=_list_page)
+@idempotent
 def webhook_list(request, tenant):
     """GET: list webhooks. POST: subscribe one; its secret is in this answer only."""
     if request.method == "POST":
