@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "webhooks",
     "oauth",
     "idempotency",
+    "elevation",
 ]
 
 MIDDLEWARE = [
@@ -109,6 +110,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.portal",
+                "elevation.context_processors.pending",
             ],
         },
     },

@@ -1,11 +1,8 @@
 """`Idempotency-Key` on the creating endpoints (SPEC §15)."""
 
 import datetime as dt
-import threading
 
 import pytest
-from django.conf import settings
-from django.db import connections
 from django.utils import timezone
 
 from agents.models import Agent
@@ -13,7 +10,8 @@ from apikeys.models import ApiKey
 from idempotency import services
 from idempotency.models import IdempotencyKey
 from tests.agents.conftest import ADMIN, make_agent
-from tests.conftest import ApiClient, mint_admin_key
+from tests.agents.test_concurrency import race
+from tests.conftest import ApiClient, mint_admin_key, requires_postgres
 
 pytestmark = pytest.mark.django_db
 
@@ -148,30 +146,18 @@ def test_a_session_is_a_credential_too(admin_client, tenant):
     assert again["Idempotent-Replayed"] == "true" and tenant.roles.count() == 1
 
 
-@pytest.mark.skipif(
-    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-    reason="concurrent transactions need PostgreSQL",
-)
+@requires_postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_create_retried_concurrently_makes_one_agent_and_shows_the_secret_once(tenant):
     _, secret = mint_admin_key(tenant)
-    threads, answers, barrier = [], [], threading.Barrier(6)
-
-    def attempt():
-        try:
-            barrier.wait()
-            response = ApiClient(secret).post(f"{ADMIN}/agents", {"name": "bot"}, **idem("race"))
-            answers.append((response.status_code, response.json()))
-        finally:
-            connections.close_all()
-
-    for _ in range(6):
-        threads.append(threading.Thread(target=attempt))
-        threads[-1].start()
-    for thread in threads:
-        thread.join()
+    responses = race(
+        [
+            lambda: ApiClient(secret).post(f"{ADMIN}/agents", {"name": "bot"}, **idem("race"))
+            for _ in range(6)
+        ]
+    )
     assert Agent.objects.filter(tenant=tenant).count() == 1
     assert ApiKey.objects.filter(tenant=tenant, kind="agent").count() == 1
-    secrets = [body.get("apiKey") for status, body in answers if status == 201]
-    assert len([s for s in secrets if s]) == 1
-    assert {status for status, _ in answers} <= {201, 409}
+    bodies = [r.json() for r in responses if r.status_code == 201]
+    assert len([b for b in bodies if b.get("apiKey")]) == 1
+    assert {r.status_code for r in responses} <= {201, 409}
