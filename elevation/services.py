@@ -9,7 +9,6 @@ duration, in the same transaction as the decision and its audit event.
 
 import datetime as dt
 
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,7 +20,6 @@ from portal.errors import Conflict, NotFound
 
 PENDING_FOR = dt.timedelta(hours=24)
 EXPIRY_ACTOR = Actor.system("elevation requests")
-COUNT_TTL = 60
 
 
 def _event(req: GrantRequest, agent=None, **extra) -> dict:
@@ -54,7 +52,6 @@ def create_request(tenant, actor, agent, *, permissions, reason, duration_second
         record(
             tenant, actor, "grant_request.created", target=_target(req), metadata=_event(req, agent)
         )
-        _count_changed(tenant)
     return req
 
 
@@ -71,7 +68,6 @@ def _mark_expired(tenant, locked: GrantRequest, now) -> None:
     locked.status = GrantRequest.Status.EXPIRED
     locked.decided_at = now
     locked.save(update_fields=["status", "decided_at"])
-    _count_changed(tenant)
     record(
         tenant,
         EXPIRY_ACTOR,
@@ -104,7 +100,6 @@ def _decide(tenant, actor, req, status, note, now):
             "decided_by_name",
         ]
     )
-    _count_changed(tenant)
     return locked, None
 
 
@@ -185,32 +180,3 @@ def expire_pending(now=None) -> int:
                 _mark_expired(req.tenant, locked, now)
                 count += 1
     return count
-
-
-def pending_count(tenant) -> int:
-    """Pending, not yet lapsed: the navigation's notice."""
-    return tenant.grant_requests.filter(
-        status=GrantRequest.Status.PENDING, expires_at__gt=timezone.now()
-    ).count()
-
-
-def _count_key(tenant_id) -> str:
-    return f"grant_requests:pending:{tenant_id}"
-
-
-def cached_pending_count(tenant) -> int:
-    """`pending_count` through the cache for the navigation's notice on every portal page:
-    one count query a minute per tenant, dropped whenever a request is made or decided."""
-    key = _count_key(tenant.pk)
-    count = cache.get(key)
-    if count is None:
-        count = pending_count(tenant)
-        cache.set(key, count, COUNT_TTL)
-    return count
-
-
-def _count_changed(tenant) -> None:
-    # Now, and again once committed: a page rendered in between may have cached the old count.
-    key = _count_key(tenant.pk)
-    cache.delete(key)
-    transaction.on_commit(lambda: cache.delete(key))
