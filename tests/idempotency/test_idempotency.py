@@ -161,3 +161,12 @@ def test_a_create_retried_concurrently_makes_one_agent_and_shows_the_secret_once
     bodies = [r.json() for r in responses if r.status_code == 201]
     assert len([b for b in bodies if b.get("apiKey")]) == 1
     assert {r.status_code for r in responses} <= {201, 409}
+
+
+def test_oauth_registration_replays_without_the_client_secret(api, tenant):
+    body = {"client_name": "Billing sync", "scope": "read:invoices"}
+    first = api.post("/t/acme-corp/api/v1/oauth/register", body, **idem("reg"))
+    again = api.post("/t/acme-corp/api/v1/oauth/register", body, **idem("reg"))
+    assert first.json()["client_secret"] and again.json()["client_secret"] is None
+    assert again.json()["client_id"] == first.json()["client_id"]
+    assert Agent.objects.filter(tenant=tenant).count() == 1
