@@ -51,6 +51,7 @@ class AgentRow:
     allowed_ips: list | None
     rate_limit_per_minute: int | None
     permissions: list
+    meta: dict | None = None
 
     def is_expired(self, now=None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
@@ -73,6 +74,7 @@ class KeyRow:
     tenant: object  # a tenants.models.Tenant
     agent: AgentRow | None
     access: tuple | None = None  # with_access: (role permission lists, [permission, expiry])
+    meta: dict | None = None
 
     tenant_id = property(lambda self: self.tenant.pk)
     agent_id = property(lambda self: self.agent.pk if self.agent else None)
@@ -106,9 +108,9 @@ def key_row(row) -> KeyRow:
     tenant = _tenant_model().from_db(
         DEFAULT_DB_ALIAS, ["id", "slug", "name", "created_at"], v[12:16]
     )
-    agent = AgentRow(*v[16:24]) if v[16] is not None else None
-    access = (v[24] or [], [(p, _aware(at)) for p, at in v[25] or []]) if len(v) > 24 else None
-    return KeyRow(*v[:12], tenant, agent, access)
+    agent = AgentRow(*v[16:24], meta=v[25]) if v[16] is not None else None
+    access = (v[26] or [], [(p, _aware(at)) for p, at in v[27] or []]) if len(v) > 26 else None
+    return KeyRow(*v[:12], tenant, agent, access, meta=v[24])
 
 
 def as_uuid(value):  # SQLite stores a UUID as 32 hex digits; psycopg returns a UUID
@@ -130,7 +132,8 @@ COLUMNS = """k.id:uuid k.public_id k.kind k.name k.digest k.pepper_id k.scopes:j
  k.expires_at:time k.deprecated_at:time k.rate_limit_per_minute k.allowed_ips:json
  t.id:uuid t.slug t.name t.created_at:time
  a.id:uuid a.name a.type a.is_active:bool a.expires_at:time a.allowed_ips:json
- a.rate_limit_per_minute a.permissions:json""".split()
+ a.rate_limit_per_minute a.permissions:json
+ k.meta:json a.meta:json""".split()
 CONVERT = {"uuid": as_uuid, "json": _json, "time": _aware, "bool": bool, "": None}
 SELECTED = ", ".join(column.partition(":")[0] for column in COLUMNS)
 CONVERTERS = [CONVERT[column.partition(":")[2]] for column in COLUMNS] + [_json, _json]

@@ -20,6 +20,7 @@ from portal.validation import (
     IpListField,
     JsonTyped,
     ListField,
+    MetaField,
     NameField,
     StrField,
     expires_in_field,
@@ -77,6 +78,7 @@ class AgentFieldsMixin(forms.Form):
     expiresAt = FutureDateTimeField()
     expiresIn = expires_in_field()
     rateLimitPerMinute = IntField(min_value=1, max_value=1_000_000)
+    meta = MetaField()
 
 
 class CreateAgentForm(ExpiryFormMixin, AgentFieldsMixin, ApiForm):

@@ -55,6 +55,8 @@ class Agent(models.Model):
     allowed_ips = models.JSONField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    # Free-form facts for the services the agent calls (SPEC §15); never a secret.
+    meta = models.JSONField(default=dict, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     created_by_type = models.CharField(max_length=16, blank=True)

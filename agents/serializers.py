@@ -30,6 +30,7 @@ def agent(a, *, secret: str | None = None) -> dict:
         "lastUsedAt": ts(a.last_used_at),
         "lastUsedIp": a.last_used_ip,
         "rateLimitPerMinute": a.rate_limit_per_minute,
+        "meta": dict(a.meta or {}),
         "createdAt": ts(a.created_at),
         "updatedAt": ts(a.updated_at),
         "createdBy": _by(a, "created_by"),

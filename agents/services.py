@@ -108,6 +108,7 @@ def create_agent(
     allowed_ips=None,
     expires_at=None,
     rate_limit_per_minute=None,
+    meta=None,
 ):
     """Create an agent and its first key. Returns (agent, key, plaintext) — show it once."""
     with transaction.atomic():
@@ -122,6 +123,7 @@ def create_agent(
             allowed_ips=list(allowed_ips) if allowed_ips else None,
             expires_at=_whole_seconds(expires_at),
             rate_limit_per_minute=rate_limit_per_minute,
+            meta=dict(meta or {}),
             **_by(actor, "created_by"),
         )
         _save_unique(agent, _name_taken(name))
@@ -170,6 +172,7 @@ def update_agent(tenant, actor, agent, **changes) -> Agent:
             "allowed_ips": lambda v: list(v) if v else None,
             "permissions": lambda v: list(v or []),
             "description": lambda v: v or "",
+            "meta": lambda v: dict(v or {}),
             "expires_at": _whole_seconds,
         }
         for field, value in changes.items():
@@ -226,7 +229,15 @@ def delete_agent(tenant, actor, agent) -> None:
 
 
 def mint_agent_key(
-    tenant, actor, agent, *, name, expires_at=None, rate_limit_per_minute=None, allowed_ips=None
+    tenant,
+    actor,
+    agent,
+    *,
+    name,
+    expires_at=None,
+    rate_limit_per_minute=None,
+    allowed_ips=None,
+    meta=None,
 ):
     """Mint another key for the agent. Returns (key, plaintext)."""
     with transaction.atomic():
@@ -239,6 +250,7 @@ def mint_agent_key(
             expires_at=expires_at,
             rate_limit_per_minute=rate_limit_per_minute,
             allowed_ips=allowed_ips,
+            meta=meta,
         )
 
 

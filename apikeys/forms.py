@@ -13,6 +13,7 @@ from portal.validation import (
     IntField,
     IpListField,
     ListField,
+    MetaField,
     NameField,
     StrField,
     expires_in_field,
@@ -65,6 +66,7 @@ class MintKeyForm(ExpiryFormMixin, ApiForm):
     expiresIn = expires_in_field()
     rateLimitPerMinute = IntField(min_value=1, max_value=1_000_000)
     allowedIps = IpListField()
+    meta = MetaField()
 
 
 class RotateForm(ApiForm):
@@ -101,6 +103,7 @@ class UpdateKeyForm(ApiForm):
     note = StrField(max_length=500)
     rateLimitPerMinute = IntField(min_value=1, max_value=1_000_000)
     allowedIps = IpListField()
+    meta = MetaField()
 
     def clean(self):
         cleaned = super().clean()

@@ -38,6 +38,8 @@ class ApiKey(models.Model):
     allowed_ips = models.JSONField(null=True, blank=True)
     # What people need to tell keys apart (two keys named `ci`); never a secret.
     note = models.CharField(max_length=500, blank=True, default="")
+    # Merged over its agent's `meta` by /keys/verify (SPEC §15); never a secret.
+    meta = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     created_by_type = models.CharField(max_length=16, blank=True)
     created_by_id = models.CharField(max_length=64, blank=True)

@@ -28,6 +28,7 @@ def key(k, *, secret: str | None = None) -> dict:
         "rateLimitPerMinute": k.rate_limit_per_minute,
         "allowedIps": list(k.allowed_ips) if k.allowed_ips else None,
         "note": k.note,
+        "meta": dict(k.meta or {}),
     }
     if secret is not None:
         data["apiKey"] = secret

@@ -45,6 +45,7 @@ def _new_key(
     allowed_ips,
     rotated_from=None,
     now=None,
+    meta=None,
 ):
     parsed = keyformat.generate(kind)
     pepper_id, digest = keyformat.digest(parsed.full)
@@ -60,6 +61,7 @@ def _new_key(
         expires_at=expires_at,
         rate_limit_per_minute=rate_limit_per_minute,
         allowed_ips=allowed_ips or None,
+        meta=dict(meta or {}),
         created_at=now or timezone.now(),
         created_by_type=actor.type,
         created_by_id=actor.id,
@@ -89,6 +91,7 @@ def mint_key(
     agent=None,
     rate_limit_per_minute=None,
     allowed_ips=None,
+    meta=None,
 ):
     """Mint a key: admin (no agent) or agent. Returns (key, plaintext) — show it once."""
     kind = ApiKey.Kind.AGENT if agent is not None else ApiKey.Kind.ADMIN
@@ -109,6 +112,7 @@ def mint_key(
             agent=agent,
             rate_limit_per_minute=rate_limit_per_minute,
             allowed_ips=allowed_ips,
+            meta=meta,
         )
         record(tenant, actor, "api_key.created", target=key, metadata=_audit_key(key))
     return key, secret
@@ -131,8 +135,8 @@ def replace_keys(tenant, actor, keys, *, grace_period: int = 0, name=None):
     """Replace live `keys` (already locked) by one new key; the old ones are revoked now
     (grace 0) or deprecated with `expiresAt = now + grace`. Returns (new_key, plaintext).
 
-    The new key keeps the first key's name (unless `name` is given), scopes, agent, rate limit
-    and allowlist, and the same lifetime counted from now (none if it had none).
+    The new key keeps the first key's name (unless `name` is given), scopes, agent, rate limit,
+    allowlist and metadata, and the same lifetime counted from now (none if it had none).
     """
     if not keys:
         raise Conflict("There is no live key to rotate.")
@@ -164,6 +168,7 @@ def replace_keys(tenant, actor, keys, *, grace_period: int = 0, name=None):
                 agent=template.agent,
                 rate_limit_per_minute=template.rate_limit_per_minute,
                 allowed_ips=template.allowed_ips,
+                meta=template.meta,
                 rotated_from=template if len(keys) == 1 else None,
                 now=now,
             )
@@ -381,6 +386,7 @@ UPDATABLE = {
     "note": "note",
     "rate_limit_per_minute": "rateLimitPerMinute",
     "allowed_ips": "allowedIps",
+    "meta": "meta",
 }
 
 
@@ -393,6 +399,8 @@ def update_key(tenant, actor, key, **changes):
         raise TypeError(f"update_key() got unknown fields: {sorted(unknown)}")
     if "allowed_ips" in changes:
         changes["allowed_ips"] = changes["allowed_ips"] or None
+    if "meta" in changes:
+        changes["meta"] = dict(changes["meta"] or {})
     with transaction.atomic():
         locked = _lock(tenant, key)
         changed = [f for f, v in changes.items() if getattr(locked, f) != v]

@@ -116,7 +116,15 @@ def _answer(code: str, key: KeyRow | None = None, permissions=()) -> dict:
         "permissions": sorted(set(permissions)),
         "deprecated": key is not None and key.status == ApiKey.Status.DEPRECATED,
         "expiresAt": ts(key.expires_at) if key is not None else None,
+        "meta": merged_meta(key),
     }
+
+
+def merged_meta(key: KeyRow | None) -> dict:
+    """The key's `meta` over its agent's (SPEC §15): the key's value wins a shared name."""
+    if key is None:
+        return {}
+    return {**((key.agent.meta if key.agent else None) or {}), **(key.meta or {})}
 
 
 def verify(request, tenant, raw: str, *, permission: str | None = None, ip: str | None = None):

@@ -19,6 +19,7 @@ from access.credentials import client_ip, get_credential
 from access.decorators import tenant_view
 from access.keys import authenticate_key
 from access.rules import MANAGE_SELF, MAX_PERMISSIONS, is_permission, scope_allows
+from idempotency.decorators import idempotent
 from oauth import services
 from portal import metrics
 from portal.errors import (
@@ -282,6 +283,7 @@ def _registration(params) -> dict:
 
 
 @tenant_view(scope="agents:write", methods=("POST",))  # CSRF stays on for a session
+@idempotent
 def register(request, tenant):
     """RFC 7591 dynamic client registration, for an admin key with `agents:write`."""
     try:

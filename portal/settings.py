@@ -91,6 +91,8 @@ INSTALLED_APPS = [
     "apikeys",
     "webhooks",
     "oauth",
+    "idempotency",
+    "elevation",
 ]
 
 MIDDLEWARE = [

@@ -9,6 +9,7 @@ from apikeys import leaks as apikeys_leaks
 from apikeys import urls as apikeys_urls
 from apikeys import verify as apikeys_verify
 from audit import urls as audit_urls
+from elevation import urls as elevation_urls
 from oauth import urls as oauth_urls
 from portal import metrics, openapi, views
 from tenants import urls as tenants_urls
@@ -22,6 +23,7 @@ APPS = (
     agents_urls,
     audit_urls,
     webhooks_urls,
+    elevation_urls,
 )
 
 portal_patterns = [p for app in APPS for p in getattr(app, "portal_patterns", [])]

@@ -245,6 +245,72 @@ class IpListField(ListField):
         return super().to_python(value)
 
 
+META_MAX_BYTES = 4096
+META_MAX_DEPTH = 3
+
+
+def _depth(value) -> int:
+    """How deeply containers nest: `{}` is 1, `{"a": [1]}` is 2."""
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def meta_size(value) -> int:
+    """The object's size as stored: compact UTF-8 JSON."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+class MetaWidget(forms.Widget):
+    def value_from_datadict(self, data, files, name):
+        if hasattr(data, "getlist"):
+            # The portal's textarea sends JSON text; a blank box clears the metadata.
+            text = data.get(name)
+            if text is None:
+                return None
+            if not text.strip():
+                return {}
+            try:
+                return json.loads(text)
+            except (ValueError, RecursionError) as exc:
+                return _BadJson(str(exc))
+        return data.get(name)
+
+
+class _BadJson:
+    def __init__(self, reason):
+        self.reason = reason
+
+
+class MetaField(JsonTyped, forms.Field):
+    """`meta` (SPEC §15): a JSON object of at most 4 KiB serialised and depth 3; null (or a
+    blank textarea) clears it. Not searchable, never a secret."""
+
+    widget = MetaWidget
+    json_types = (dict,)
+    json_type_name = "a JSON object"
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if value is None:
+            return {}
+        if isinstance(value, _BadJson):
+            raise ValidationError(f"Not valid JSON: {value.reason}.")
+        if not isinstance(value, dict):
+            raise ValidationError("Must be a JSON object ({…}).")
+        if _depth(value) > META_MAX_DEPTH:
+            raise ValidationError(f"Nested deeper than {META_MAX_DEPTH} levels.")
+        size = meta_size(value)
+        if size > META_MAX_BYTES:
+            raise ValidationError(f"At most {META_MAX_BYTES} bytes as JSON (it has {size}).")
+        return value
+
+
 def to_utc(value: dt.datetime) -> dt.datetime:
     """`value` in UTC (a naive value is taken as UTC). An offset that moves it past year 1 or
     9999 is a ValidationError, not an OverflowError (a 500) when the database gets it."""

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from access.decorators import get_or_404, tenant_view
 from apikeys.forms import EmptyForm
 from apikeys.models import ApiKey
+from elevation.views import pending_context
 from oauth import services as oauth_services
 from portal import outage
 from portal.errors import ApiError
@@ -150,6 +151,7 @@ def overview_context(tenant) -> dict:
         ),
         "recent_events": list(tenant.audit_events.order_by("-occurred_at", "-id")[:RECENT_EVENTS]),
         "horizon_days": EXPIRY_HORIZON.days,
+        **pending_context(tenant, origin="overview"),
     }
 
 

@@ -20,6 +20,7 @@ KEY_FIELDS = {
     "rateLimitPerMinute",
     "allowedIps",
     "note",  # additive (issue 12): a free-text note to tell keys apart
+    "meta",  # SPEC §15
 }
 AGENT_FIELDS = {
     "id",
@@ -50,4 +51,5 @@ VERIFY_FIELDS = {
     "permissions",
     "deprecated",
     "expiresAt",
+    "meta",  # SPEC §15: the key's meta merged over its agent's
 }

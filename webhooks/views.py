@@ -3,6 +3,7 @@
 from django.urls import reverse
 
 from access.decorators import get_or_404, tenant_view
+from idempotency.decorators import idempotent
 from portal.pagination import paginate
 from portal.respond import notify, respond
 from portal.validation import validate
@@ -75,6 +76,7 @@ def event_types(request, tenant):
 
 
 @tenant_view(scope="webhooks:read", write_scope="webhooks:write", page=_list_page)
+@idempotent
 def webhook_list(request, tenant):
     """GET: list webhooks. POST: subscribe one; its secret is in this answer only."""
     if request.method == "POST":

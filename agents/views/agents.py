@@ -16,6 +16,7 @@ from agents.views.pages import (
     portal_url,
 )
 from apikeys.forms import EmptyForm
+from idempotency.decorators import idempotent
 from portal import once
 from portal.pagination import paginate
 from portal.respond import notify, respond
@@ -31,6 +32,7 @@ AGENT_FIELDS = {
     "allowedIps": "allowed_ips",
     "rateLimitPerMinute": "rate_limit_per_minute",
     "isActive": "is_active",
+    "meta": "meta",
 }
 
 
@@ -43,6 +45,7 @@ def agent_changes(data: dict, provided) -> dict:
 
 
 @tenant_view(scope="agents:read", write_scope="agents:write", page=list_page)
+@idempotent
 def agent_list(request, tenant):
     """GET: list agents (filter by type, isActive). POST: create an agent and its first key."""
     if request.method == "POST":

@@ -5,12 +5,14 @@ from agents import serializers, services
 from agents.forms import GrantForm
 from agents.views.pages import DETAIL, detail_context, detail_page, get_agent, portal_url
 from apikeys.forms import EmptyForm
+from idempotency.decorators import idempotent
 from portal.pagination import paginate
 from portal.respond import notify, respond
 from portal.validation import validate
 
 
 @tenant_view(scope="agents:read", write_scope="agents:write", page=detail_page)
+@idempotent
 def agent_grants(request, tenant, agent_id):
     """GET: the agent's grants (expired ones flagged). POST: a just-in-time grant."""
     agent = get_agent(tenant, agent_id)

@@ -8,6 +8,7 @@ from agents.views.pages import DETAIL, detail_context, detail_page, get_agent, p
 from apikeys import services as key_services
 from apikeys.forms import EmptyForm, RevokeForm, RotateForm
 from apikeys.serializers import key as key_json
+from idempotency.decorators import idempotent
 from portal import once
 from portal.pagination import paginate
 from portal.respond import notify, respond
@@ -46,6 +47,7 @@ def agent_rotate_key(request, tenant, agent_id):
 
 
 @tenant_view(scope="agents:read", write_scope="agents:write", page=detail_page)
+@idempotent
 def agent_keys(request, tenant, agent_id):
     """GET: the agent's keys. POST: mint another key for it."""
     agent = get_agent(tenant, agent_id)
@@ -60,6 +62,7 @@ def agent_keys(request, tenant, agent_id):
                 expires_at=data["expires_at"],
                 rate_limit_per_minute=data["rateLimitPerMinute"],
                 allowed_ips=data["allowedIps"],
+                meta=data["meta"],
             )
         return _minted(request, tenant, agent, key, secret)
     return respond(

@@ -13,6 +13,7 @@ from agents.models import Agent, Grant, Role
 from apikeys.forms import DEFAULT_GRACE, GRACE_CHOICES
 from apikeys.models import ApiKey
 from apikeys.search import key_search
+from elevation.views import pending_context
 from oauth import services as oauth_services
 from portal.pagination import paginate
 from portal.validation import parse_query
@@ -117,6 +118,7 @@ def detail_context(request, tenant, agent_id, *, agent=None, **extra):
         "chart": charts.bar_chart(summary["daily"]),
         "events": recent_events(tenant, agent, keys, grants),
         "oauth": oauth_services.client_summary(tenant, agent),
+        **pending_context(tenant, agent=agent),
         **_choices(),
         **extra,
     }

@@ -5,6 +5,7 @@ from agents import serializers, services
 from agents.forms import RoleForm, UpdateRoleForm
 from agents.views.pages import portal_url
 from apikeys.forms import EmptyForm
+from idempotency.decorators import idempotent
 from portal.pagination import paginate
 from portal.respond import notify, respond
 from portal.validation import validate
@@ -22,6 +23,7 @@ def _roles_page(request):
 
 
 @tenant_view(scope="roles:read", write_scope="roles:write", page=_roles_page)
+@idempotent
 def role_list(request, tenant):
     """GET: list roles. POST: create one."""
     if request.method == "POST":

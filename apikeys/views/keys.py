@@ -27,6 +27,7 @@ from apikeys.forms import (
 from apikeys.models import ApiKey
 from apikeys.search import key_search
 from apikeys.services import ADMIN_SCOPES
+from idempotency.decorators import idempotent
 from portal import once
 from portal.errors import Invalid
 from portal.pagination import paginate
@@ -43,6 +44,7 @@ KEY_FIELDS = {
     "note": "note",
     "rateLimitPerMinute": "rate_limit_per_minute",
     "allowedIps": "allowed_ips",
+    "meta": "meta",
 }
 
 
@@ -128,6 +130,7 @@ def back_to_list(request, tenant):
 
 
 @tenant_view(scope="api_keys:read", write_scope="api_keys:write", page=list_page)
+@idempotent
 def api_key_list(request, tenant):
     """GET: list keys (filter by status, kind, agentId). POST: mint an admin key."""
     if request.method == "POST":
@@ -143,6 +146,7 @@ def api_key_list(request, tenant):
                 expires_at=data["expires_at"],
                 rate_limit_per_minute=data["rateLimitPerMinute"],
                 allowed_ips=data["allowedIps"],
+                meta=data["meta"],
             )
         return respond(
             request,

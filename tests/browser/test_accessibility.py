@@ -10,6 +10,7 @@ import pytest
 from access.actor import Actor
 from agents import services as agent_services
 from apikeys import services as key_services
+from elevation import services as elevation_services
 from tests.browser.conftest import log_in
 from tests.conftest import make_member
 
@@ -37,6 +38,15 @@ def seeded(tenant):
         permissions=["tickets:write"],
     )
     key_services.rotate_key(tenant, actor, key, grace_period=86400)
+    # A pending elevation request: the overview, the agent page and the navigation show it.
+    elevation_services.create_request(
+        tenant,
+        actor,
+        agent,
+        permissions=["write:payments", "read:ledger"],
+        reason="refund order 42 for a customer with a rather long explanation",
+        duration_seconds=600,
+    )
     admin_key, _ = key_services.mint_key(
         tenant,
         actor,
@@ -58,6 +68,7 @@ def pages(seeded):
         f"{PORTAL}/settings/api-keys",
         f"{PORTAL}/settings/api-keys/{key.pk}",
         f"{PORTAL}/audit-log",
+        f"{PORTAL}/grant-requests",
         f"{PORTAL}/settings/members",
         "/account/password",
     ]

@@ -23,6 +23,7 @@ NOTHING_KNOWN = {
     "permissions": [],
     "deprecated": False,
     "expiresAt": None,
+    "meta": {},
 }
 
 

@@ -1,0 +1,1 @@
+from tests.agents.conftest import agent, agent_api, foreign_agent, made, role  # noqa: F401
