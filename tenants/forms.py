@@ -1,17 +1,11 @@
-"""Validators for the login form and the members page's posts."""
+"""Validators for the members page's posts."""
 
 from django import forms
 
-from portal.validation import ApiForm, ChoiceField, NameField, StrField
+from portal.validation import ApiForm, ChoiceField, NameField
 from tenants.models import Membership
 
 ROLE_CHOICES = Membership.Role.choices
-
-
-class LoginForm(ApiForm):
-    email = StrField(max_length=254, required=True, strip=True)
-    password = forms.CharField(max_length=4096, strip=False)
-    next = StrField(max_length=2000)
 
 
 class AddMemberForm(ApiForm):

@@ -12,7 +12,6 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -21,7 +20,7 @@ from django.db import IntegrityError, transaction
 
 from audit.services import record
 from portal.auth import Actor
-from portal.errors import BadRequest, Conflict, Invalid, NotFound, RateLimited
+from portal.errors import Conflict, Invalid, NotFound, RateLimited
 from portal.validation import clean_name
 from tenants.models import TENANT_SLUG_RE, Membership, Tenant, User
 
@@ -31,10 +30,6 @@ Role = Membership.Role
 LOGIN_MAX_FAILURES = 10
 LOGIN_WINDOW_SECONDS = 15 * 60
 LOGIN_LOCKOUT_SECONDS = 15 * 60
-
-
-class LoginFailed(BadRequest):
-    default_message = "The email or password is not correct."
 
 
 class LoginThrottled(RateLimited):
@@ -279,39 +274,52 @@ def _record_in_every_tenant(user, actor, action: str, metadata=None) -> None:
             record(membership.tenant, actor, action, target=user, metadata=metadata or {})
 
 
-def log_in(request, email: str, password: str) -> User:
-    """Check a login attempt and return the user, or raise LoginFailed / LoginThrottled.
+def refuse_if_locked(request, email: str) -> None:
+    """Raise LoginThrottled (audited as a failed login) while `email` is locked out.
 
-    A locked email is refused before the password is even checked (so the right password does
-    not help). Successes and failures are audited in every tenant of the user the email belongs
-    to; the attempted password never goes anywhere.
+    Checked before the password, so the right password does not help a locked email.
     """
-    email = normalise_email(email)
-    claimed = User.objects.filter(email__iexact=email).first() if email else None
-
-    def failed(reason: str) -> None:
-        if claimed is not None:
-            _record_in_every_tenant(
-                claimed,
-                Actor.for_user(claimed, request),
-                "user.login_failed",
-                {"email": claimed.email, "reason": reason},
-            )
-
     remaining = lockout_remaining(email)
     if remaining:
-        failed("throttled")
+        _audit_failure(request, email, "throttled")
         raise LoginThrottled(remaining)
-    user = authenticate(request, username=email, password=password) if email else None
-    if user is None:
-        lockout = _count_failure(email)
-        failed("inactive_user" if claimed and not claimed.is_active else "invalid_credentials")
-        if lockout:
-            raise LoginThrottled(lockout)
-        raise LoginFailed()
-    cache.delete(_throttle_keys(email)[0])
+
+
+def login_failed(request, email: str) -> None:
+    """Count and audit a failed password check; raise LoginThrottled when it locks the email.
+
+    Audited in every tenant of the user the email belongs to (nothing for unknown emails); the
+    attempted password never goes anywhere.
+    """
+    lockout = _count_failure(email)
+    claimed = _claimed_user(email)
+    inactive = claimed is not None and not claimed.is_active
+    _audit_failure(request, email, "inactive_user" if inactive else "invalid_credentials")
+    if lockout:
+        raise LoginThrottled(lockout)
+
+
+def logged_in(request, user) -> None:
+    """A completed sign-in (password, second factor, passkey or SSO): reset the failure count and
+    audit it in every tenant of the user."""
+    cache.delete(_throttle_keys(user.email)[0])
     _record_in_every_tenant(user, Actor.for_user(user, request), "user.login")
-    return user
+
+
+def _claimed_user(email: str):
+    email = normalise_email(email)
+    return User.objects.filter(email__iexact=email).first() if email else None
+
+
+def _audit_failure(request, email: str, reason: str) -> None:
+    claimed = _claimed_user(email)
+    if claimed is not None:
+        _record_in_every_tenant(
+            claimed,
+            Actor.for_user(claimed, request),
+            "user.login_failed",
+            {"email": claimed.email, "reason": reason},
+        )
 
 
 def log_out(request, user) -> None:

@@ -1,12 +1,17 @@
-from django.urls import path
+from allauth.account import views as allauth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
 
 from tenants import views
 
 root_patterns = [
     path("", views.tenant_picker, name="tenant-picker"),
+    # Signing in is django-allauth's (under /accounts/); the portal's own addresses stay.
     path("login", views.login_view, name="login"),
-    path("logout", views.logout_view, name="logout"),
-    path("account/password", views.password_change, name="password-change"),
+    path("logout", allauth_views.logout, name="logout"),
+    path("account/password", allauth_views.password_change, name="password-change"),
+    path("accounts/login/", RedirectView.as_view(url="/login", query_string=True)),
+    path("accounts/", include("allauth.urls")),
 ]
 
 portal_patterns = [

@@ -1,85 +1,48 @@
-"""Login, logout, the tenant picker, the tenant overview and the members page."""
+"""The login page (allauth's), the tenant picker, the tenant overview and the members page."""
 
 import datetime as dt
 
+from allauth.account import views as allauth_views
 from django.contrib import messages
-from django.contrib.auth import login as auth_login
-from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import PasswordChangeView
 from django.db.models import Count, F, Q
-from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.urls import reverse, reverse_lazy
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_protect
-from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods, require_POST
 
 from apikeys.forms import EmptyForm
 from apikeys.models import ApiKey
 from oauth import services as oauth_services
-from portal.errors import ApiError, NotFound
+from portal.errors import NotFound
 from portal.respond import respond
 from portal.tenancy import get_or_404, tenant_view
 from portal.validation import validate
 from tenants import services
-from tenants.forms import ROLE_CHOICES, AddMemberForm, LoginForm, RoleForm
+from tenants.auth import THROTTLED_ATTR
+from tenants.forms import ROLE_CHOICES, AddMemberForm, RoleForm
 
 EXPIRY_HORIZON = dt.timedelta(days=14)
 RECENT_EVENTS = 10
 SOON_ROWS = 20
 
 
-# --- login, logout, picker ----------------------------------------------------------------
+# --- login and picker ----------------------------------------------------------------
 
 
-def _safe_next(request, value: str | None) -> str | None:
-    if value and url_has_allowed_host_and_scheme(
-        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return value
-    return None
+class Login(allauth_views.LoginView):
+    """allauth's login at /login; a refused form answers 400, a throttled email 429."""
 
-
-@sensitive_post_parameters("password")
-@csrf_protect
-@never_cache
-@require_http_methods(["GET", "HEAD", "POST"])
-def login_view(request):
-    """Email + password login, throttled per email (SPEC §7); honours a safe `next`."""
-    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
-    if request.method != "POST":
-        if request.user.is_authenticated:
-            return HttpResponseRedirect(next_url or reverse("tenant-picker"))
-        return render(request, "registration/login.html", {"next": next_url or ""})
-    email = request.POST.get("email", "")
-    try:
-        data, _ = validate(LoginForm, request)
-        user = services.log_in(request, data["email"], data["password"])
-    except ApiError as exc:
-        response = render(
-            request,
-            "registration/login.html",
-            {"next": next_url or "", "email": email, "error": exc, "details": exc.details},
-            status=exc.status,
-        )
-        for name, value in exc.headers.items():
-            response[name] = value
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        retry_after = getattr(self.request, THROTTLED_ATTR, None)
+        response.status_code = 429 if retry_after else 400
+        if retry_after:
+            response["Retry-After"] = str(retry_after)
         return response
-    auth_login(request, user)
-    return HttpResponseRedirect(next_url or reverse("tenant-picker"))
 
 
-@require_POST
-def logout_view(request):
-    if request.user.is_authenticated:
-        services.log_out(request, request.user)
-        auth_logout(request)
-    messages.info(request, "You are logged out.")
-    return redirect("login")
+login_view = Login.as_view()
 
 
 @never_cache
@@ -90,18 +53,6 @@ def tenant_picker(request):
     if len(memberships) == 1:
         return redirect("portal:overview", tenant=memberships[0].tenant.slug)
     return render(request, "tenants/tenant_picker.html", {"memberships": memberships})
-
-
-class PasswordChange(PasswordChangeView):
-    template_name = "registration/password_change_form.html"
-    success_url = reverse_lazy("tenant-picker")
-
-    def form_valid(self, form):
-        messages.success(self.request, "Your password was changed.")
-        return super().form_valid(form)
-
-
-password_change = PasswordChange.as_view()
 
 
 # --- overview -----------------------------------------------------------------------------

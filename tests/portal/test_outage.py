@@ -67,7 +67,7 @@ def test_a_portal_page_while_the_database_is_down_is_a_503_page(owner_client):
 
 def test_the_login_page_post_while_the_database_is_down_is_a_503_page(owner):
     with database_down():
-        response = Client().post("/login", {"email": "owner@acme.test", "password": "x"})
+        response = Client().post("/login", {"login": "owner@acme.test", "password": "x"})
     assert response.status_code == 503
 
 

@@ -125,7 +125,7 @@ def test_refused_mint_forms_are_400(owner_client, tenant):
 def test_login_next_never_leaves_the_site(owner, client, nxt):
     from tests.conftest import PASSWORD
 
-    r = client.post("/login?next=" + nxt, {"email": owner.email, "password": PASSWORD})
+    r = client.post("/login?next=" + nxt, {"login": owner.email, "password": PASSWORD})
     assert (
         r.status_code == 302
         and r["Location"].startswith("/")

@@ -1,0 +1,59 @@
+"""django-allauth's hooks into Tessera: the login throttle of SPEC §7 and the audit of sign-ins.
+
+allauth runs the forms and flows; the rules stay in `tenants.services` (one place each): the
+email lockout is checked before a password is tried, every failure is counted and audited, and a
+completed sign-in (after any second factor) and a logout are audited in every tenant of the user.
+"""
+
+from allauth.account.adapter import DefaultAccountAdapter
+from django import forms
+
+from tenants import services
+
+# Set on the request when the throttle refused it, so the login page answers 429.
+THROTTLED_ATTR = "tessera_login_retry_after"
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    error_messages = {
+        **DefaultAccountAdapter.error_messages,
+        # One message for a wrong password and an unknown email alike.
+        "email_password_mismatch": "The email or password is not correct.",
+    }
+
+    def is_open_for_signup(self, request):
+        # People join through an owner's invitation, never on their own.
+        return False
+
+    @staticmethod
+    def _throttled(request, exc: services.LoginThrottled):
+        setattr(request, THROTTLED_ATTR, exc.retry_after)
+        return forms.ValidationError(exc.message, code="too_many_login_attempts")
+
+    def pre_authenticate(self, request, **credentials):
+        try:
+            services.refuse_if_locked(request, credentials.get("email", ""))
+        except services.LoginThrottled as exc:
+            raise self._throttled(request, exc) from None
+
+    def authentication_failed(self, request, **credentials):
+        try:
+            services.login_failed(request, credentials.get("email", ""))
+        except services.LoginThrottled as exc:
+            raise self._throttled(request, exc) from None
+
+    def reauthenticate(self, user, password):
+        # By the account's own email: accounts made before allauth have no EmailAddress row.
+        from allauth.core import context
+
+        found = self.authenticate(context.request, email=user.email, password=password)
+        return found is not None and found.pk == user.pk
+
+    def login(self, request, user):
+        super().login(request, user)
+        services.logged_in(request, user)
+
+    def logout(self, request):
+        if request.user.is_authenticated:
+            services.log_out(request, request.user)
+        super().logout(request)
