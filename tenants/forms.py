@@ -1,4 +1,4 @@
-"""Validators for the members page's posts."""
+"""Validators for the members page's posts and the invitation page."""
 
 from django import forms
 
@@ -8,10 +8,15 @@ from tenants.models import Membership
 ROLE_CHOICES = Membership.Role.choices
 
 
-class AddMemberForm(ApiForm):
+class InviteForm(ApiForm):
     email = forms.EmailField(max_length=254)
     role = ChoiceField(choices=ROLE_CHOICES, required=True)
+
+
+class AcceptInvitationForm(ApiForm):
     name = NameField(required=False)
+    password1 = forms.CharField(max_length=4096, strip=False, required=False)
+    password2 = forms.CharField(max_length=4096, strip=False, required=False)
 
 
 class RoleForm(ApiForm):

@@ -95,3 +95,38 @@ class Membership(models.Model):
 
     def allows(self, role: str) -> bool:
         return self.RANK[self.role] >= self.RANK[role]
+
+
+class Invitation(models.Model):
+    """An owner's invitation of an email to join a tenant with a role (SPEC §14).
+
+    Only a SHA-256 digest of the link's token is stored: the link is in the mail alone. It works
+    once (`accepted_at`) and until `expires_at`; resending replaces the token.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Membership.Role.choices)
+    token_digest = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "tenant",
+                Lower("email"),
+                condition=models.Q(accepted_at__isnull=True),
+                name="invitation_pending_unique",
+            )
+        ]
+        ordering = ["-sent_at", "-id"]
+
+    def __str__(self):
+        return f"{self.email} to {self.tenant} as {self.role}"

@@ -104,7 +104,7 @@ class MemberResult:
     changed: bool = True
 
 
-def _get_or_create_user(email: str, *, name: str = "", password: str | None = None):
+def get_or_create_user(email: str, *, name: str = "", password: str | None = None):
     """(user, created, generated_password). Call inside a transaction."""
     email = normalise_email(email)
     try:
@@ -128,7 +128,7 @@ def _get_or_create_user(email: str, *, name: str = "", password: str | None = No
     return user, True, generated
 
 
-def _lock_tenant(tenant: Tenant) -> None:
+def lock_tenant(tenant: Tenant) -> None:
     """Serialise membership changes of one tenant (the last-owner rule depends on it)."""
     Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
 
@@ -146,8 +146,8 @@ def add_member(
     shown once). Adding someone who is already a member is a 409.
     """
     with transaction.atomic():
-        _lock_tenant(tenant)
-        user, created, generated = _get_or_create_user(email, name=name, password=password)
+        lock_tenant(tenant)
+        user, created, generated = get_or_create_user(email, name=name, password=password)
         if tenant.memberships.filter(user=user).exists():
             raise Conflict(f"{user.email} is already a member; change their role instead.")
         membership = Membership.objects.create(tenant=tenant, user=user, role=role)
@@ -166,7 +166,7 @@ def _owner_count(tenant) -> int:
 
 
 def _relock(tenant, membership) -> Membership:
-    _lock_tenant(tenant)
+    lock_tenant(tenant)
     locked = tenant.memberships.select_related("user").filter(pk=membership.pk).first()
     if locked is None:
         raise NotFound("That member is no longer in this tenant.")
@@ -220,7 +220,7 @@ def set_member(
     With `password`, an existing user's password is set to it as well.
     """
     with transaction.atomic():
-        _lock_tenant(tenant)
+        lock_tenant(tenant)
         user = User.objects.filter(email__iexact=normalise_email(email)).first()
         if user is not None and password is not None:
             set_password(user, password)

@@ -10,6 +10,8 @@ root_patterns = [
     path("login", views.login_view, name="login"),
     path("logout", allauth_views.logout, name="logout"),
     path("account/password", allauth_views.password_change, name="password-change"),
+    path("invitations/accept", views.accept_invitation, name="invitation-accept"),
+    path("invitations/<str:token>", views.open_invitation, name="invitation-open"),
     path("accounts/login/", RedirectView.as_view(url="/login", query_string=True)),
     path("accounts/", include("allauth.urls")),
 ]
@@ -17,6 +19,11 @@ root_patterns = [
 portal_patterns = [
     path("", views.overview, name="overview"),
     path("settings/members", views.members, name="members"),
+    path(
+        "settings/members/invitations/<str:invitation_id>/<str:action>",
+        views.invitation_action,
+        name="invitation-action",
+    ),
     path(
         "settings/members/<str:membership_id>/<str:action>",
         views.member_action,

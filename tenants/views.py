@@ -3,6 +3,7 @@
 import datetime as dt
 
 from allauth.account import views as allauth_views
+from allauth.account.adapter import get_adapter as get_account_adapter
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, F, Q
@@ -10,17 +11,20 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
 
 from apikeys.forms import EmptyForm
 from apikeys.models import ApiKey
 from oauth import services as oauth_services
-from portal.errors import NotFound
+from portal.errors import ApiError, Invalid, NotFound
 from portal.respond import respond
 from portal.tenancy import get_or_404, tenant_view
 from portal.validation import validate
-from tenants import services
+from tenants import invitations, services
 from tenants.auth import THROTTLED_ATTR
-from tenants.forms import ROLE_CHOICES, AddMemberForm, RoleForm
+from tenants.forms import ROLE_CHOICES, AcceptInvitationForm, InviteForm, RoleForm
+from tenants.models import User
 
 EXPIRY_HORIZON = dt.timedelta(days=14)
 RECENT_EVENTS = 10
@@ -115,6 +119,8 @@ MEMBERS_TEMPLATE = "tenants/members.html"
 def members_context(request, tenant, **extra) -> dict:
     return {
         "members": list(tenant.memberships.select_related("user").order_by("created_at", "id")),
+        "invitations": list(invitations.pending(tenant)),
+        "now": timezone.now(),
         "role_choices": ROLE_CHOICES,
         **extra,
     }
@@ -128,36 +134,49 @@ def _members_url(tenant) -> str:
     return reverse("portal:members", kwargs={"tenant": tenant.slug})
 
 
+def _members_done(request, tenant, message: str, *, status: int = 200):
+    messages.success(request, message)
+    return respond(
+        request,
+        f"{MEMBERS_TEMPLATE}#members",
+        lambda: members_context(request, tenant),
+        status=status,
+        redirect=_members_url(tenant),
+    )
+
+
 @tenant_view(write_role="owner", page=_members_page)
 def members(request, tenant):
-    """GET: the members. POST (owners): add a member by email with a role."""
+    """GET: the members and pending invitations. POST (owners): invite an email with a role."""
     if request.method == "POST":
-        data, _ = validate(AddMemberForm, request)
-        result = services.add_member(
-            tenant,
-            request.actor,
-            email=data["email"],
-            role=data["role"],
-            name=data.get("name") or "",
+        data, _ = validate(InviteForm, request)
+        invitation = invitations.invite(
+            request, tenant, request.actor, email=data["email"], role=data["role"]
         )
-        # A new account's generated password is shown once, in this response only (so no
-        # redirect then); adding an existing account is an ordinary post-redirect-get.
-        created = result.password is not None
-        if not created:
-            messages.success(
-                request,
-                f"{result.membership.user.email} was added as {result.membership.role}. "
-                "They log in with their existing password.",
-            )
-        return respond(
+        return _members_done(
             request,
-            f"{MEMBERS_TEMPLATE}#members",
-            lambda: members_context(request, tenant, added=result),
+            tenant,
+            f"An invitation to join as {invitation.get_role_display().lower()} was sent to "
+            f"{invitation.email}.",
             status=201,
-            secret=created,
-            redirect=None if created else _members_url(tenant),
         )
     return respond(request, f"{MEMBERS_TEMPLATE}#members", lambda: members_context(request, tenant))
+
+
+@tenant_view(write_role="owner", methods=("POST",), page=_members_page)
+def invitation_action(request, tenant, invitation_id, action):
+    """POST .../settings/members/invitations/<id>/resend|cancel (owners only)."""
+    if action not in ("resend", "cancel"):
+        raise NotFound()
+    invitation = get_or_404(invitations.pending(tenant), pk=invitation_id)
+    validate(EmptyForm, request)
+    if action == "resend":
+        invitations.resend(request, tenant, request.actor, invitation)
+        done = f"The invitation was sent to {invitation.email} again, with a new link."
+    else:
+        invitations.cancel(tenant, request.actor, invitation)
+        done = f"The invitation of {invitation.email} was cancelled."
+    return _members_done(request, tenant, done)
 
 
 MEMBER_ACTIONS = {"role": RoleForm, "remove": EmptyForm}
@@ -192,3 +211,57 @@ def member_action(request, tenant, membership_id, action):
         redirect=next_url,
         headers={"HX-Redirect": next_url} if left else None,
     )
+
+
+# --- accepting an invitation --------------------------------------------------------------
+
+INVITATION_TEMPLATE = "tenants/invitation.html"
+INVITATION_SESSION_KEY = "tessera_invitation_token"
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def open_invitation(request, token):
+    """The mail's link: the token moves into the session and out of the address bar, so it is
+    not sent on as a Referer nor logged with a later answer (as Django does for a reset)."""
+    request.session[INVITATION_SESSION_KEY] = token
+    return redirect("invitation-accept")
+
+
+@never_cache
+@sensitive_post_parameters("password1", "password2")
+@require_http_methods(["GET", "HEAD", "POST"])
+def accept_invitation(request):
+    """Set a password (or sign in) and join the tenant of the invitation opened last."""
+    token = request.session.get(INVITATION_SESSION_KEY, "")
+    context = {}
+    try:
+        invitation = invitations.find(token)
+        context.update(
+            invitation=invitation,
+            has_account=User.objects.filter(email__iexact=invitation.email).exists(),
+        )
+        if request.method == "POST":
+            return _accept(request, token, context)
+    except ApiError as exc:
+        context.update(error=exc, details=exc.details)
+        return render(request, INVITATION_TEMPLATE, context, status=exc.status)
+    return render(request, INVITATION_TEMPLATE, context)
+
+
+def _accept(request, token, context):
+    if request.user.is_authenticated:
+        joined = invitations.accept(request, token, user=request.user)
+    else:
+        data, _ = validate(AcceptInvitationForm, request)
+        context["name"] = data.get("name") or ""
+        if data.get("password1") != data.get("password2"):
+            raise Invalid({"password2": ["The two passwords differ."]})
+        joined = invitations.accept(
+            request, token, password=data.get("password1"), name=context["name"]
+        )
+        get_account_adapter(request).login(request, joined.membership.user)
+    request.session.pop(INVITATION_SESSION_KEY, None)
+    tenant = joined.membership.tenant
+    messages.success(request, f"Welcome to {tenant.name}: you joined as {joined.membership.role}.")
+    return redirect("portal:overview", tenant=tenant.slug)

@@ -20,7 +20,7 @@ from apikeys.verify import VerifyForm
 from audit.forms import AuditFilterForm, ExportForm
 from portal.errors import Invalid
 from portal.validation import UNSTORABLE_MESSAGE, parse_query
-from tenants.forms import AddMemberForm
+from tenants.forms import AcceptInvitationForm, InviteForm
 from tenants.forms import RoleForm as MemberRoleForm
 
 BODY_FORMS = [
@@ -35,7 +35,8 @@ BODY_FORMS = [
     RotateForm,
     RevokeForm,
     VerifyForm,
-    AddMemberForm,
+    InviteForm,
+    AcceptInvitationForm,
     MemberRoleForm,
 ]
 FILTER_FORMS = [AgentFilterForm, KeyFilterForm, AuditFilterForm, ExportForm]
