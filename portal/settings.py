@@ -199,6 +199,14 @@ ACCOUNT_REAUTHENTICATION_TIMEOUT = 10 * 60
 ACCOUNT_RATE_LIMITS = {"login_failed": False}
 PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
 
+# Two factors: TOTP with 10 recovery codes, and WebAuthn passkeys (which also sign in alone).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = "Tessera"
+MFA_RECOVERY_CODE_COUNT = 10
+# WebAuthn needs a secure origin; http://localhost is one to browsers, so the demo may use it.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = env.bool("WEBAUTHN_ALLOW_INSECURE_ORIGIN", default=DEBUG)
+
 # Email: consolemail:// prints mails (scripts/run's demo), smtp:// or smtp+tls:// sends them.
 # Django 6.1 configures mail as MAILERS (the EMAIL_* settings are deprecated): django-environ
 # parses the URL, and its EMAIL_* values become the default mailer's OPTIONS.

@@ -57,3 +57,11 @@ class AccountAdapter(DefaultAccountAdapter):
         if request.user.is_authenticated:
             services.log_out(request, request.user)
         super().logout(request)
+
+
+def audit_mfa_added(sender, request, user, authenticator, **kwargs):
+    services.mfa_changed(request, user, "user.mfa_enabled", authenticator.type)
+
+
+def audit_mfa_removed(sender, request, user, authenticator, **kwargs):
+    services.mfa_changed(request, user, "user.mfa_disabled", authenticator.type)

@@ -325,3 +325,9 @@ def _audit_failure(request, email: str, reason: str) -> None:
 def log_out(request, user) -> None:
     """Audit a logout in every tenant of the user (the view ends the session)."""
     _record_in_every_tenant(user, Actor.for_user(user, request), "user.logout")
+
+
+def mfa_changed(request, user, action: str, kind: str) -> None:
+    """Audit a second factor added or removed (`user.mfa_enabled` / `user.mfa_disabled`) in every
+    tenant of the user: its type only, never a secret, code or credential."""
+    _record_in_every_tenant(user, Actor.for_user(user, request), action, {"type": kind})
