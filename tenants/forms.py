@@ -1,8 +1,8 @@
-"""Validators for the members page's posts and the invitation page."""
+"""Validators for the members page's posts, the invitation page and the tenant settings."""
 
 from django import forms
 
-from portal.validation import ApiForm, ChoiceField, NameField
+from portal.validation import ApiForm, ChoiceField, IntField, NameField
 from tenants.models import Membership
 
 ROLE_CHOICES = Membership.Role.choices
@@ -21,3 +21,7 @@ class AcceptInvitationForm(ApiForm):
 
 class RoleForm(ApiForm):
     role = ChoiceField(choices=ROLE_CHOICES, required=True)
+
+
+class SettingsForm(ApiForm):
+    dormantKeyDays = IntField(min_value=1, max_value=3650)

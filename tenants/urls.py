@@ -2,7 +2,7 @@ from allauth.account import views as allauth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from tenants import views
+from tenants import settings_views, views
 
 root_patterns = [
     path("", views.tenant_picker, name="tenant-picker"),
@@ -18,6 +18,7 @@ root_patterns = [
 
 portal_patterns = [
     path("", views.overview, name="overview"),
+    path("settings", settings_views.tenant_settings, name="settings"),
     path("settings/members", views.members, name="members"),
     path(
         "settings/members/invitations/<str:invitation_id>/<str:action>",
@@ -31,4 +32,6 @@ portal_patterns = [
     ),
 ]
 
-api_patterns = []
+api_patterns = [
+    path("admin/settings", settings_views.tenant_settings, name="tenant-settings"),
+]

@@ -11,7 +11,7 @@ from tests.conftest import PASSWORD
 
 # The schema of the last release before allauth: tenants at its first migration, no allauth apps.
 BEFORE_ALLAUTH = [
-    ("tenants", "0001_initial"),
+    ("tenants", "0002_tenant_settings_from_webhooks"),
     ("account", None),
     ("mfa", None),
     ("socialaccount", None),
@@ -29,7 +29,7 @@ def migrate(targets):
 @pytest.mark.django_db(transaction=True)
 def test_an_account_made_before_allauth_logs_in_after_the_upgrade():
     executor = migrate(BEFORE_ALLAUTH)
-    old = executor.loader.project_state(("tenants", "0001_initial")).apps
+    old = executor.loader.project_state(("tenants", "0002_tenant_settings_from_webhooks")).apps
     assert "account_emailaddress" not in connection.introspection.table_names()
     # As main made them: an Argon2 hash at Django's production cost, no allauth rows.
     user = old.get_model("tenants", "User").objects.create(
