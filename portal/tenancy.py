@@ -27,6 +27,7 @@ from portal.errors import (
 )
 from portal.middleware import has_session_user
 from portal.respond import render_error
+from tenants import auth as signin
 from tenants.models import Membership
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -113,11 +114,18 @@ def tenant_view(
                 else:
                     _check_method(request, allowed_methods)
                     tenant_obj, actor = _session_member(request, tenant, safe, role, write_role)
+                    # The tenant's sign-in policy (SPEC §14) binds sessions; keys are unaffected.
+                    refusal = signin.session_refusal(request, tenant_obj)
+                    if refusal:
+                        raise Forbidden(signin.refusal_message(refusal, tenant_obj))
             else:
                 if not request.user.is_authenticated:
                     return _to_login(request)
                 _check_method(request, allowed_methods)
                 tenant_obj, actor = _session_member(request, tenant, safe, role, write_role)
+                refusal = signin.session_refusal(request, tenant_obj)
+                if refusal:
+                    return signin.refusal_redirect(request, refusal, tenant_obj)
 
             request.tenant = tenant_obj
             request.actor = actor

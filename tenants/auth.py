@@ -6,7 +6,12 @@ completed sign-in (after any second factor) and a logout are audited in every te
 """
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.authentication import get_authentication_records
+from allauth.mfa.utils import is_mfa_enabled
 from django import forms
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.urls import reverse
 
 from tenants import services
 
@@ -65,3 +70,42 @@ def audit_mfa_added(sender, request, user, authenticator, **kwargs):
 
 def audit_mfa_removed(sender, request, user, authenticator, **kwargs):
     services.mfa_changed(request, user, "user.mfa_disabled", authenticator.type)
+
+
+# --- a tenant's sign-in policy, checked on each of its pages and session API calls ----------
+
+MFA_SETUP_URL = "mfa_index"
+
+
+def signed_in_with_sso(request) -> bool:
+    return any(r.get("method") == "socialaccount" for r in get_authentication_records(request))
+
+
+def session_refusal(request, tenant) -> str | None:
+    """Why this session may not use `tenant` now: "mfa" when the tenant requires a second
+    factor the user has not set up, "sso" when it takes SSO sign-ins only; None when it may."""
+    if tenant.require_mfa and not is_mfa_enabled(request.user):
+        return "mfa"
+    if tenant.sso_only and not signed_in_with_sso(request):
+        return "sso"
+    return None
+
+
+REFUSALS = {
+    "mfa": "{tenant} requires two-factor authentication: set up an authenticator app or a "
+    "passkey first.",
+    "sso": "{tenant} takes single sign-on only: log out, then sign in with your organisation's "
+    "provider.",
+}
+
+
+def refusal_message(reason: str, tenant) -> str:
+    return REFUSALS[reason].format(tenant=tenant.name)
+
+
+def refusal_redirect(request, reason: str, tenant):
+    """The page answer: the second-factor setup (coming back here after), or the login page."""
+    messages.warning(request, refusal_message(reason, tenant))
+    if reason == "mfa":
+        return redirect_to_login(request.get_full_path(), reverse(MFA_SETUP_URL))
+    return redirect_to_login(request.get_full_path(), reverse("logout"))

@@ -2,7 +2,7 @@
 
 from django import forms
 
-from portal.validation import ApiForm, ChoiceField, IntField, NameField
+from portal.validation import ApiForm, BoolField, ChoiceField, IntField, NameField
 from tenants.models import Membership
 
 ROLE_CHOICES = Membership.Role.choices
@@ -25,3 +25,5 @@ class RoleForm(ApiForm):
 
 class SettingsForm(ApiForm):
     dormantKeyDays = IntField(min_value=1, max_value=3650)
+    requireMfa = BoolField()
+    ssoOnly = BoolField()

@@ -61,6 +61,10 @@ class Tenant(models.Model):
     )
     name = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Sign-in policy (SPEC §14), set by owners: members need a second factor; members may only
+    # use the tenant's pages after signing in with SSO.
+    require_mfa = models.BooleanField(default=False)
+    sso_only = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["slug"]

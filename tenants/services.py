@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 
 from audit.services import record
 from portal.auth import Actor
-from portal.errors import Conflict, Invalid, NotFound, RateLimited
+from portal.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
 from portal.validation import clean_name
 from tenants.models import TENANT_SLUG_RE, Membership, Tenant, User
 
@@ -331,3 +331,40 @@ def mfa_changed(request, user, action: str, kind: str) -> None:
     """Audit a second factor added or removed (`user.mfa_enabled` / `user.mfa_disabled`) in every
     tenant of the user: its type only, never a secret, code or credential."""
     _record_in_every_tenant(user, Actor.for_user(user, request), action, {"type": kind})
+
+
+# --- sign-in policy -------------------------------------------------------------------------
+
+
+def update_signin_policy(request, tenant, actor, *, require_mfa=None, sso_only=None) -> Tenant:
+    """Owners set `requireMfa` and `ssoOnly` (None leaves one as it is), signed in: a key
+    cannot (an admin could mint a full-admin key). Turning `ssoOnly` on needs a session that
+    signed in with SSO, so the owner who sets it is not locked out."""
+    from tenants.auth import signed_in_with_sso
+
+    membership = actor.membership
+    if actor.key is not None or membership is None or not membership.allows(Role.OWNER):
+        raise Forbidden("Only an owner, signed in to the portal, may change the sign-in policy.")
+    if sso_only and not tenant.sso_only and not signed_in_with_sso(request):
+        raise Conflict(
+            "Sign in with single sign-on first: only an owner signed in with SSO may make "
+            f"{tenant.name} SSO-only, so that no one is locked out."
+        )
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        changed = {}
+        if require_mfa is not None and require_mfa != locked.require_mfa:
+            locked.require_mfa = changed["requireMfa"] = require_mfa
+        if sso_only is not None and sso_only != locked.sso_only:
+            locked.sso_only = changed["ssoOnly"] = sso_only
+        if changed:
+            locked.save(update_fields=["require_mfa", "sso_only"])
+            record(
+                tenant,
+                actor,
+                "settings.updated",
+                target=("tenant", str(tenant.pk), tenant.slug),
+                metadata=changed,
+            )
+    tenant.require_mfa, tenant.sso_only = locked.require_mfa, locked.sso_only
+    return tenant
