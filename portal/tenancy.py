@@ -126,6 +126,7 @@ def tenant_view(
                 refusal = signin.session_refusal(request, tenant_obj)
                 if refusal:
                     return signin.refusal_redirect(request, refusal, tenant_obj)
+                signin.require_confirmed_access(request)
 
             request.tenant = tenant_obj
             request.actor = actor

@@ -7,6 +7,7 @@ completed sign-in (after any second factor) and a logout are audited in every te
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.authentication import get_authentication_records
+from allauth.account.decorators import reauthentication_required
 from allauth.mfa.utils import is_mfa_enabled
 from django import forms
 from django.contrib import messages
@@ -109,3 +110,45 @@ def refusal_redirect(request, reason: str, tenant):
     if reason == "mfa":
         return redirect_to_login(request.get_full_path(), reverse(MFA_SETUP_URL))
     return redirect_to_login(request.get_full_path(), reverse("logout"))
+
+
+# --- confirm access (SPEC §14): a recent password or second-factor check --------------------
+
+# The portal's sensitive form posts, by URL name (namespace "portal"): the `action` values that
+# need the check, or None for every POST. Keys and sessions on the API are not asked.
+CONFIRM_ACCESS = {
+    "api-keys": None,  # mint
+    "api-key-action": {"rotate"},
+    "agents": None,  # create an agent (its first key is shown)
+    "agent-keys": None,  # mint an agent key
+    "agent-rotate-key": None,
+    "agent-key-action": {"rotate"},
+    "webhooks": None,  # create a webhook (its secret is shown)
+    "webhook-action": {"rotate-secret"},
+    "members": None,  # invite
+    "member-action": None,  # change a role, remove
+    "invitation-action": None,  # resend, cancel
+    "settings": None,  # tenant settings
+}
+
+
+def _needs_confirmation(request) -> bool:
+    match = request.resolver_match
+    if request.is_api or request.method != "POST" or match is None or match.namespace != "portal":
+        return False
+    actions = CONFIRM_ACCESS.get(match.url_name, False)
+    return actions is None or (actions is not False and match.kwargs.get("action") in actions)
+
+
+@reauthentication_required
+def _confirmed(request):
+    return None
+
+
+def require_confirmed_access(request) -> None:
+    """Called by tenant_view once the member may act: a sensitive portal post without a check
+    in the last ACCOUNT_REAUTHENTICATION_TIMEOUT seconds raises allauth's
+    ReauthenticationRequired. allauth's middleware then keeps the post, asks for the password
+    (or a second factor) and replays the post, so the action completes and the form is kept."""
+    if _needs_confirmation(request):
+        _confirmed(request)

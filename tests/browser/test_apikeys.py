@@ -154,7 +154,7 @@ def test_keys_work_without_javascript(browser, live_server, tenant):
         page.goto("/login")
         page.get_by_label("Email").fill("owner@acme.test")
         page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("button", name="Log in", exact=True).click()
         page.goto(KEYS)
         open_create_form(page)  # <details> opens without JS
         page.get_by_label("Name", exact=True).fill("no-js")

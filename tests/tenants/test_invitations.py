@@ -12,7 +12,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from tenants import invitations
 from tenants.models import Invitation, Membership, User
-from tests.conftest import HTMX, PASSWORD
+from tests.conftest import HTMX, PASSWORD, login
 
 pytestmark = pytest.mark.django_db
 
@@ -200,8 +200,7 @@ def test_only_owners_invite_resend_or_cancel(request, client_fixture, owner_clie
 
 
 def test_another_tenants_invitation_is_404(owner_client, outsider, other_tenant):
-    foreign = Client()
-    foreign.force_login(outsider)
+    foreign = login(outsider)
     foreign.post("/t/globex/portal/settings/members", {"email": "g@globex.test", "role": "viewer"})
     invitation = Invitation.objects.get()
     for action in ("resend", "cancel"):
