@@ -196,13 +196,49 @@ ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_LOGOUT_REDIRECT_URL = "login"
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Tessera] "
-ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+# Links in mails and the SSO callback use the scheme the portal is served with.
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PUBLIC_URL.startswith("https:") else "http"
 # Confirm access: a password or second-factor check counts for 10 minutes.
 ACCOUNT_REAUTHENTICATION_TIMEOUT = 10 * 60
 # SPEC §7's login throttle is tenants.auth's own (10 failures per email in 15 minutes lock that
 # email for 15 minutes); allauth's sliding per-key limit would unlock early, so it is off.
 ACCOUNT_RATE_LIMITS = {"login_failed": False}
 PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
+
+# Single sign-on with OpenID Connect providers: OIDC_PROVIDERS is a JSON list of
+# {"id", "name", "issuer", "clientId", "clientSecret"}; each becomes a "Sign in with <name>".
+OIDC_PROVIDERS = env.json("OIDC_PROVIDERS", default=[])
+_OIDC_KEYS = {"id", "name", "issuer", "clientId", "clientSecret"}
+if not isinstance(OIDC_PROVIDERS, list) or any(
+    not isinstance(p, dict) or set(p) != _OIDC_KEYS for p in OIDC_PROVIDERS
+):
+    raise ImproperlyConfigured(
+        "OIDC_PROVIDERS must be a JSON list of objects with exactly the keys "
+        + ", ".join(sorted(_OIDC_KEYS))
+    )
+SOCIALACCOUNT_ADAPTER = "tenants.auth.SocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [
+            {
+                "provider_id": p["id"],
+                "name": p["name"],
+                "client_id": p["clientId"],
+                "secret": p["clientSecret"],
+                "settings": {"server_url": p["issuer"]},
+            }
+            for p in OIDC_PROVIDERS
+        ],
+    }
+}
+# A first SSO sign-in links to the account of the same email only when the provider asserts
+# email_verified (tenants.auth.SocialAccountAdapter refuses it otherwise).
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_STORE_TOKENS = False
 
 # Two factors: TOTP with 10 recovery codes, and WebAuthn passkeys (which also sign in alone).
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
@@ -266,6 +302,8 @@ WHITENOISE_USE_FINDERS = DEBUG
 MAX_BODY_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 
+_SSO_ORIGINS = sorted({"/".join(p["issuer"].split("/", 3)[:3]) for p in OIDC_PROVIDERS})
+
 # Content Security Policy: Django's own, nonces for inline scripts, nothing inline otherwise.
 SECURE_CSP = {
     "default-src": [CSP.SELF],
@@ -273,7 +311,8 @@ SECURE_CSP = {
     "style-src": [CSP.SELF],
     "img-src": [CSP.SELF, "data:"],
     "connect-src": [CSP.SELF],
-    "form-action": [CSP.SELF],
+    # "Sign in with <provider>" posts here and is redirected to the provider: allowed too.
+    "form-action": [CSP.SELF, *_SSO_ORIGINS],
     "frame-ancestors": [CSP.NONE],
     "base-uri": [CSP.NONE],
     "object-src": [CSP.NONE],

@@ -8,13 +8,17 @@ completed sign-in (after any second factor) and a logout are audited in every te
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.authentication import get_authentication_records
 from allauth.account.decorators import reauthentication_required
+from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.mfa.utils import is_mfa_enabled
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import render
 from django.urls import reverse
 
-from tenants import services
+from tenants import invitations, services
+from tenants.models import User
 
 # Set on the request when the throttle refused it, so the login page answers 429.
 THROTTLED_ATTR = "tessera_login_retry_after"
@@ -79,7 +83,8 @@ MFA_SETUP_URL = "mfa_index"
 
 
 def signed_in_with_sso(request) -> bool:
-    return any(r.get("method") == "socialaccount" for r in get_authentication_records(request))
+    records = get_authentication_records(request, request.user)
+    return any(r.get("method") == "socialaccount" for r in records)
 
 
 def session_refusal(request, tenant) -> str | None:
@@ -152,3 +157,47 @@ def require_confirmed_access(request) -> None:
     (or a second factor) and replays the post, so the action completes and the form is kept."""
     if _needs_confirmation(request):
         _confirmed(request)
+
+
+# --- single sign-on (allauth.socialaccount's OpenID Connect) --------------------------------
+
+
+def _verified_email(sociallogin) -> str | None:
+    """The email the provider asserted as verified (`email_verified`), else None."""
+    email = (sociallogin.user.email or "").strip().lower()
+    for address in sociallogin.email_addresses:
+        if address.email.lower() == email and address.verified:
+            return email
+    return None
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    """A first SSO sign-in joins an existing account only when the provider asserts
+    `email_verified`; a new account only for an email with a pending invitation."""
+
+    def is_open_for_signup(self, request, sociallogin):
+        email = _verified_email(sociallogin)
+        return bool(email) and invitations.has_pending(email)
+
+    def pre_social_login(self, request, sociallogin):
+        if sociallogin.is_existing:
+            return
+        email = (sociallogin.user.email or "").strip().lower()
+        provider = sociallogin.provider.name
+        if not email:
+            message = f"{provider} did not tell Tessera your email address, so you cannot sign in."
+        elif _verified_email(sociallogin) is None:
+            message = (
+                f"{provider} does not confirm that {email} is yours (it did not assert "
+                "email_verified), so it cannot be used to sign in to Tessera. Sign in with your "
+                "password, or ask your provider's administrator to verify the address."
+            )
+        elif User.objects.filter(email__iexact=email).exists() or invitations.has_pending(email):
+            return
+        else:
+            message = (
+                f"No Tessera account uses {email}. Ask an owner of your organisation to invite "
+                "you, then open the invitation's link."
+            )
+        response = render(request, "tenants/sso_refused.html", {"message": message}, status=403)
+        raise ImmediateHttpResponse(response)

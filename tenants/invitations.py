@@ -73,6 +73,13 @@ def pending(tenant):
     return tenant.invitations.filter(accepted_at__isnull=True).select_related("invited_by")
 
 
+def has_pending(email: str) -> bool:
+    """Whether `email` has an unexpired pending invitation to some tenant."""
+    return Invitation.objects.filter(
+        email__iexact=email, accepted_at__isnull=True, expires_at__gt=timezone.now()
+    ).exists()
+
+
 def invite(request, tenant, actor, *, email: str, role: str) -> Invitation:
     """Invite `email` to `tenant` with `role` and mail the link. 409 when the email is already a
     member or already has a pending invitation (resend that one instead)."""

@@ -12,9 +12,17 @@ class UserManager(BaseUserManager):
     use_in_migrations = True
 
     def create_user(self, email, password=None, **extra):
+        from allauth.account.models import EmailAddress
+
         user = self.model(email=self.normalize_email(email).lower(), **extra)
         user.set_password(password)
         user.save(using=self._db)
+        # Accounts are made by an operator or through an invitation's mailed link, never by
+        # signing up: the address is the person's. allauth relies on this record (an SSO sign-in
+        # by email would otherwise wipe the password of an account with an unverified address).
+        EmailAddress.objects.using(self._db).create(
+            user=user, email=user.email, primary=True, verified=True
+        )
         return user
 
     def create_superuser(self, email, password=None, **extra):

@@ -1,6 +1,7 @@
 """Upgrading to django-allauth: an account and password made by the pre-allauth schema log in."""
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -46,3 +47,5 @@ def test_an_account_made_before_allauth_logs_in_after_the_upgrade():
     assert client.session["_auth_user_id"] == str(user.pk)
     assert AuditEvent.objects.filter(action="user.login", target_id=str(user.pk)).count() == 1
     assert client.get("/t/acme-corp/portal/").status_code == 200
+    # Its address counts as verified, as for accounts made since (no signing up, ever).
+    assert EmailAddress.objects.filter(user_id=user.pk, verified=True, primary=True).exists()
