@@ -240,6 +240,9 @@ SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_LOGIN_ON_GET = False
 SOCIALACCOUNT_STORE_TOKENS = False
 
+# Sessions page: each session's device, IP and last activity.
+USERSESSIONS_TRACK_ACTIVITY = True
+
 # Two factors: TOTP with 10 recovery codes, and WebAuthn passkeys (which also sign in alone).
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True

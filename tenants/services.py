@@ -368,3 +368,18 @@ def update_signin_policy(request, tenant, actor, *, require_mfa=None, sso_only=N
             )
     tenant.require_mfa, tenant.sso_only = locked.require_mfa, locked.sso_only
     return tenant
+
+
+def end_session(request, user, session_id: int) -> bool:
+    """End one of `user`'s sessions other than this request's; False when there is none such."""
+    from allauth.usersessions.models import UserSession
+
+    session = (
+        UserSession.objects.filter(user=user, pk=session_id)
+        .exclude(session_key=request.session.session_key)
+        .first()
+    )
+    if session is None:
+        return False
+    session.end()
+    return True

@@ -12,6 +12,7 @@ root_patterns = [
     path("account/password", allauth_views.password_change, name="password-change"),
     path("invitations/accept", views.accept_invitation, name="invitation-accept"),
     path("invitations/<str:token>", views.open_invitation, name="invitation-open"),
+    path("accounts/sessions/<int:session_id>/end", views.end_session, name="usersession-end"),
     path("accounts/login/", RedirectView.as_view(url="/login", query_string=True)),
     path("accounts/", include("allauth.urls")),
 ]

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from apikeys.forms import EmptyForm
 from apikeys.models import ApiKey
@@ -265,3 +265,16 @@ def _accept(request, token, context):
     tenant = joined.membership.tenant
     messages.success(request, f"Welcome to {tenant.name}: you joined as {joined.membership.role}.")
     return redirect("portal:overview", tenant=tenant.slug)
+
+
+# --- sessions -----------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def end_session(request, session_id):
+    """End one of the user's other sessions (allauth's page lists them)."""
+    if not services.end_session(request, request.user, session_id):
+        raise NotFound("That session is not one of your other sessions.")
+    messages.success(request, "The session was ended: that device is signed out.")
+    return redirect("usersessions_list")
