@@ -248,6 +248,8 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_TOTP_ISSUER = "Tessera"
 MFA_RECOVERY_CODE_COUNT = 10
+# Recovery codes are shown once, when they are made (new ones can be generated).
+MFA_RECOVERY_CODES_SHOW_ONCE = True
 # WebAuthn needs a secure origin; http://localhost is one to browsers, so the demo may use it.
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = env.bool("WEBAUTHN_ALLOW_INSECURE_ORIGIN", default=DEBUG)
 

@@ -56,6 +56,10 @@ def test_totp_is_turned_on_with_the_secret_as_text_and_audited_without_it(owner,
     assert event.target_id == str(owner.pk)
     codes = recovery_codes(client)
     assert len(codes) == 10 and len(set(codes)) == 10
+    # Shown once: the page does not show them again.
+    assert not any(
+        code in client.get("/accounts/2fa/recovery-codes/").content.decode() for code in codes
+    )
     for e in AuditEvent.objects.all():
         assert secret not in str(e.metadata)
         assert not any(code in str(e.metadata) for code in codes)
