@@ -123,7 +123,12 @@ def cancel(tenant, actor, invitation: Invitation) -> Invitation:
 
 
 def _relock(tenant, invitation: Invitation) -> Invitation:
-    locked = pending(tenant).select_for_update().filter(pk=invitation.pk).first()
+    # Without pending()'s join to the inviter: PostgreSQL locks no row of an outer join.
+    locked = (
+        tenant.invitations.filter(accepted_at__isnull=True, pk=invitation.pk)
+        .select_for_update()
+        .first()
+    )
     if locked is None:
         raise NotFound("That invitation is no longer pending.")
     return locked
