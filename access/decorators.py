@@ -30,6 +30,27 @@ from portal.middleware import has_session_user
 from portal.respond import render_error
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+# Checks that bind a member's session (never a key) once the member may act: `tenants` adds the
+# tenant's sign-in policy and confirm access (SPEC §14) from its AppConfig.ready(), so this
+# layer knows no feature app. Each is `check(request, tenant, *, page) -> HttpResponse | None`:
+# it answers a page (a redirect) or raises an ApiError (the API's 403).
+SESSION_CHECKS: list = []
+
+
+def add_session_check(check) -> None:
+    if check not in SESSION_CHECKS:
+        SESSION_CHECKS.append(check)
+
+
+def _session_checks(request, tenant, *, page: bool):
+    for check in SESSION_CHECKS:
+        answer = check(request, tenant, page=page)
+        if answer is not None:
+            return answer
+    return None
+
+
 METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
@@ -108,11 +129,15 @@ def tenant_view(
                 else:
                     _check_method(request, allowed_methods)
                     tenant_obj, actor = _session_member(request, tenant, safe, role, write_role)
+                    _session_checks(request, tenant_obj, page=False)
             else:
                 if not request.user.is_authenticated:
                     return _to_login(request)
                 _check_method(request, allowed_methods)
                 tenant_obj, actor = _session_member(request, tenant, safe, role, write_role)
+                answer = _session_checks(request, tenant_obj, page=True)
+                if answer is not None:
+                    return answer
 
             request.tenant = tenant_obj
             request.actor = actor

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -20,6 +21,8 @@ def portal(request):
     ctx["is_owner"] = membership is not None and membership.allows("owner")
     # The one-time nonce the page's mint forms carry (portal/once.py); new with every render.
     ctx["form_nonce"] = once.new_nonce
+    # The deployment's SSO providers (OIDC_PROVIDERS), for "Sign in with ..." links.
+    ctx["sso_providers"] = settings.OIDC_PROVIDERS
     return ctx
 
 

@@ -93,6 +93,13 @@ INSTALLED_APPS = [
     "oauth",
     "idempotency",
     "elevation",
+    # Signing in (SPEC §14): django-allauth's account, two factors, OpenID Connect and sessions.
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.usersessions",
 ]
 
 MIDDLEWARE = [
@@ -104,6 +111,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "portal.middleware.ApiAwareCsrfMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tenants.middleware.HtmxConfirmAccessMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -173,7 +183,7 @@ if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "tenants.User"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -184,6 +194,108 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "tenant-picker"
+
+# --- Signing in: django-allauth (SPEC §14) --------------------------------------------------
+# Email is the login; there are no usernames. Nobody signs up on their own: people join through
+# an owner's invitation (tenants.invitations), which proves their address.
+ACCOUNT_ADAPTER = "tenants.auth.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_SESSION_REMEMBER = True
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_LOGOUT_REDIRECT_URL = "login"
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Tessera] "
+# Links in mails and the SSO callback use the scheme the portal is served with.
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PUBLIC_URL.startswith("https:") else "http"
+# Confirm access: a password or second-factor check counts for 10 minutes.
+ACCOUNT_REAUTHENTICATION_TIMEOUT = 10 * 60
+# SPEC §7's login throttle is tenants.auth's own (10 failures per email in 15 minutes lock that
+# email for 15 minutes); allauth's sliding per-key limit would unlock early, so it is off.
+ACCOUNT_RATE_LIMITS = {"login_failed": False}
+PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
+
+# Single sign-on with OpenID Connect providers: OIDC_PROVIDERS is a JSON list of
+# {"id", "name", "issuer", "clientId", "clientSecret"}; each becomes a "Sign in with <name>".
+OIDC_PROVIDERS = env.json("OIDC_PROVIDERS", default=[])
+_OIDC_KEYS = {"id", "name", "issuer", "clientId", "clientSecret"}
+if not isinstance(OIDC_PROVIDERS, list) or any(
+    not isinstance(p, dict) or set(p) != _OIDC_KEYS for p in OIDC_PROVIDERS
+):
+    raise ImproperlyConfigured(
+        "OIDC_PROVIDERS must be a JSON list of objects with exactly the keys "
+        + ", ".join(sorted(_OIDC_KEYS))
+    )
+SOCIALACCOUNT_ADAPTER = "tenants.auth.SocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [
+            {
+                "provider_id": p["id"],
+                "name": p["name"],
+                "client_id": p["clientId"],
+                "secret": p["clientSecret"],
+                "settings": {"server_url": p["issuer"]},
+            }
+            for p in OIDC_PROVIDERS
+        ],
+    }
+}
+# A first SSO sign-in links to the account of the same email only when the provider asserts
+# email_verified (tenants.auth.SocialAccountAdapter refuses it otherwise).
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_STORE_TOKENS = False
+
+# Sessions page: device, IP and sign-in time. Tracking each request's activity would cost every
+# signed-in page five queries and a write, so "last seen" is not kept.
+USERSESSIONS_TRACK_ACTIVITY = False
+
+# Two factors: TOTP with 10 recovery codes, and WebAuthn passkeys (which also sign in alone).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = "Tessera"
+MFA_RECOVERY_CODE_COUNT = 10
+# Recovery codes are shown once, when they are made (new ones can be generated).
+MFA_RECOVERY_CODES_SHOW_ONCE = True
+# WebAuthn needs a secure origin; http://localhost is one to browsers, so the demo may use it.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = env.bool("WEBAUTHN_ALLOW_INSECURE_ORIGIN", default=DEBUG)
+
+# Email: consolemail:// prints mails (scripts/run's demo), smtp:// or smtp+tls:// sends them.
+# Django 6.1 configures mail as MAILERS (the EMAIL_* settings are deprecated): django-environ
+# parses the URL, and its EMAIL_* values become the default mailer's OPTIONS.
+_email = env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
+_EMAIL_OPTIONS = {
+    "EMAIL_HOST": "host",
+    "EMAIL_PORT": "port",
+    "EMAIL_HOST_USER": "username",
+    "EMAIL_HOST_PASSWORD": "password",
+    "EMAIL_USE_TLS": "use_tls",
+    "EMAIL_USE_SSL": "use_ssl",
+    "EMAIL_TIMEOUT": "timeout",
+    "EMAIL_FILE_PATH": "file_path",
+}
+_smtp = _email["EMAIL_BACKEND"].endswith("smtp.EmailBackend")
+MAILERS = {
+    "default": {
+        "BACKEND": _email["EMAIL_BACKEND"],
+        "OPTIONS": {
+            option: _email[name]
+            for name, option in _EMAIL_OPTIONS.items()
+            if _email.get(name) not in (None, "") and (_smtp or name == "EMAIL_FILE_PATH")
+        },
+    }
+}
+if _smtp:
+    MAILERS["default"]["OPTIONS"].setdefault("timeout", 10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Tessera <tessera@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -209,6 +321,8 @@ WHITENOISE_USE_FINDERS = DEBUG
 MAX_BODY_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 
+_SSO_ORIGINS = sorted({"/".join(p["issuer"].split("/", 3)[:3]) for p in OIDC_PROVIDERS})
+
 # Content Security Policy: Django's own, nonces for inline scripts, nothing inline otherwise.
 SECURE_CSP = {
     "default-src": [CSP.SELF],
@@ -216,7 +330,8 @@ SECURE_CSP = {
     "style-src": [CSP.SELF],
     "img-src": [CSP.SELF, "data:"],
     "connect-src": [CSP.SELF],
-    "form-action": [CSP.SELF],
+    # "Sign in with <provider>" posts here and is redirected to the provider: allowed too.
+    "form-action": [CSP.SELF, *_SSO_ORIGINS],
     "frame-ancestors": [CSP.NONE],
     "base-uri": [CSP.NONE],
     "object-src": [CSP.NONE],

@@ -1,23 +1,22 @@
-"""Validators for the login form, the members page's posts and the tenant settings."""
+"""Validators for the members page's posts, the invitation page and the tenant settings."""
 
 from django import forms
 
-from portal.validation import ApiForm, ChoiceField, IntField, NameField, StrField
+from portal.validation import ApiForm, BoolField, ChoiceField, IntField, NameField
 from tenants.models import Membership
 
 ROLE_CHOICES = Membership.Role.choices
 
 
-class LoginForm(ApiForm):
-    email = StrField(max_length=254, required=True, strip=True)
-    password = forms.CharField(max_length=4096, strip=False)
-    next = StrField(max_length=2000)
-
-
-class AddMemberForm(ApiForm):
+class InviteForm(ApiForm):
     email = forms.EmailField(max_length=254)
     role = ChoiceField(choices=ROLE_CHOICES, required=True)
+
+
+class AcceptInvitationForm(ApiForm):
     name = NameField(required=False)
+    password1 = forms.CharField(max_length=4096, strip=False, required=False)
+    password2 = forms.CharField(max_length=4096, strip=False, required=False)
 
 
 class RoleForm(ApiForm):
@@ -26,3 +25,5 @@ class RoleForm(ApiForm):
 
 class SettingsForm(ApiForm):
     dormantKeyDays = IntField(min_value=1, max_value=3650)
+    requireMfa = BoolField()
+    ssoOnly = BoolField()

@@ -12,9 +12,17 @@ class UserManager(BaseUserManager):
     use_in_migrations = True
 
     def create_user(self, email, password=None, **extra):
+        from allauth.account.models import EmailAddress
+
         user = self.model(email=self.normalize_email(email).lower(), **extra)
         user.set_password(password)
         user.save(using=self._db)
+        # Accounts are made by an operator or through an invitation's mailed link, never by
+        # signing up: the address is the person's. allauth relies on this record (an SSO sign-in
+        # by email would otherwise wipe the password of an account with an unverified address).
+        EmailAddress.objects.using(self._db).create(
+            user=user, email=user.email, primary=True, verified=True
+        )
         return user
 
     def create_superuser(self, email, password=None, **extra):
@@ -61,6 +69,10 @@ class Tenant(models.Model):
     )
     name = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Sign-in policy (SPEC §14), set by owners: members need a second factor; members may only
+    # use the tenant's pages after signing in with SSO.
+    require_mfa = models.BooleanField(default=False)
+    sso_only = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["slug"]
@@ -127,3 +139,38 @@ class ExpiryNotice(models.Model):
 
     def __str__(self):
         return f"{self.target_type} {self.target_id} {self.threshold}"
+
+
+class Invitation(models.Model):
+    """An owner's invitation of an email to join a tenant with a role (SPEC §14).
+
+    Only a SHA-256 digest of the link's token is stored: the link is in the mail alone. It works
+    once (`accepted_at`) and until `expires_at`; resending replaces the token.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Membership.Role.choices)
+    token_digest = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "tenant",
+                Lower("email"),
+                condition=models.Q(accepted_at__isnull=True),
+                name="invitation_pending_unique",
+            )
+        ]
+        ordering = ["-sent_at", "-id"]
+
+    def __str__(self):
+        return f"{self.email} to {self.tenant} as {self.role}"

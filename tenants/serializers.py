@@ -2,4 +2,9 @@
 
 
 def policy(p) -> dict:
-    return {"dormantKeyDays": p.dormant_key_days}
+    tenant = p.tenant
+    return {
+        "dormantKeyDays": p.dormant_key_days,
+        "requireMfa": tenant.require_mfa,
+        "ssoOnly": tenant.sso_only,
+    }

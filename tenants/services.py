@@ -12,7 +12,6 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -22,7 +21,7 @@ from django.db import IntegrityError, transaction
 from access.actor import Actor
 from audit.services import record
 from portal import metrics
-from portal.errors import BadRequest, Conflict, Invalid, NotFound, RateLimited
+from portal.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
 from portal.validation import clean_name
 from tenants.models import TENANT_SLUG_RE, Membership, Tenant, User
 
@@ -32,10 +31,6 @@ Role = Membership.Role
 LOGIN_MAX_FAILURES = 10
 LOGIN_WINDOW_SECONDS = 15 * 60
 LOGIN_LOCKOUT_SECONDS = 15 * 60
-
-
-class LoginFailed(BadRequest):
-    default_message = "The email or password is not correct."
 
 
 class LoginThrottled(RateLimited):
@@ -110,7 +105,7 @@ class MemberResult:
     changed: bool = True
 
 
-def _get_or_create_user(email: str, *, name: str = "", password: str | None = None):
+def get_or_create_user(email: str, *, name: str = "", password: str | None = None):
     """(user, created, generated_password). Call inside a transaction."""
     email = normalise_email(email)
     try:
@@ -134,7 +129,7 @@ def _get_or_create_user(email: str, *, name: str = "", password: str | None = No
     return user, True, generated
 
 
-def _lock_tenant(tenant: Tenant) -> None:
+def lock_tenant(tenant: Tenant) -> None:
     """Serialise membership changes of one tenant (the last-owner rule depends on it)."""
     Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
 
@@ -152,8 +147,8 @@ def add_member(
     shown once). Adding someone who is already a member is a 409.
     """
     with transaction.atomic():
-        _lock_tenant(tenant)
-        user, created, generated = _get_or_create_user(email, name=name, password=password)
+        lock_tenant(tenant)
+        user, created, generated = get_or_create_user(email, name=name, password=password)
         if tenant.memberships.filter(user=user).exists():
             raise Conflict(f"{user.email} is already a member; change their role instead.")
         membership = Membership.objects.create(tenant=tenant, user=user, role=role)
@@ -172,7 +167,7 @@ def _owner_count(tenant) -> int:
 
 
 def _relock(tenant, membership) -> Membership:
-    _lock_tenant(tenant)
+    lock_tenant(tenant)
     locked = tenant.memberships.select_related("user").filter(pk=membership.pk).first()
     if locked is None:
         raise NotFound("That member is no longer in this tenant.")
@@ -226,7 +221,7 @@ def set_member(
     With `password`, an existing user's password is set to it as well.
     """
     with transaction.atomic():
-        _lock_tenant(tenant)
+        lock_tenant(tenant)
         user = User.objects.filter(email__iexact=normalise_email(email)).first()
         if user is not None and password is not None:
             set_password(user, password)
@@ -281,42 +276,115 @@ def _record_in_every_tenant(user, actor, action: str, metadata=None) -> None:
             record(membership.tenant, actor, action, target=user, metadata=metadata or {})
 
 
-@metrics.counts_authentication("password")
-def log_in(request, email: str, password: str) -> User:
-    """Check a login attempt and return the user, or raise LoginFailed / LoginThrottled.
+def refuse_if_locked(request, email: str) -> None:
+    """Raise LoginThrottled (audited as a failed login) while `email` is locked out.
 
-    A locked email is refused before the password is even checked (so the right password does
-    not help). Successes and failures are audited in every tenant of the user the email belongs
-    to; the attempted password never goes anywhere.
+    Checked before the password, so the right password does not help a locked email.
     """
-    email = normalise_email(email)
-    claimed = User.objects.filter(email__iexact=email).first() if email else None
-
-    def failed(reason: str) -> None:
-        if claimed is not None:
-            _record_in_every_tenant(
-                claimed,
-                Actor.for_user(claimed, request),
-                "user.login_failed",
-                {"email": claimed.email, "reason": reason},
-            )
-
     remaining = lockout_remaining(email)
     if remaining:
-        failed("throttled")
+        metrics.AUTHENTICATIONS.labels("session", "rate_limited").inc()
+        _audit_failure(request, email, "throttled")
         raise LoginThrottled(remaining)
-    user = authenticate(request, username=email, password=password) if email else None
-    if user is None:
-        lockout = _count_failure(email)
-        failed("inactive_user" if claimed and not claimed.is_active else "invalid_credentials")
-        if lockout:
-            raise LoginThrottled(lockout)
-        raise LoginFailed()
-    cache.delete(_throttle_keys(email)[0])
+
+
+def login_failed(request, email: str) -> None:
+    """Count and audit a failed password check; raise LoginThrottled when it locks the email.
+
+    Audited in every tenant of the user the email belongs to (nothing for unknown emails); the
+    attempted password never goes anywhere.
+    """
+    metrics.AUTHENTICATIONS.labels("session", "rejected").inc()
+    lockout = _count_failure(email)
+    claimed = _claimed_user(email)
+    inactive = claimed is not None and not claimed.is_active
+    _audit_failure(request, email, "inactive_user" if inactive else "invalid_credentials")
+    if lockout:
+        raise LoginThrottled(lockout)
+
+
+def logged_in(request, user) -> None:
+    """A completed sign-in (password, second factor, passkey or SSO): reset the failure count and
+    audit it in every tenant of the user."""
+    metrics.AUTHENTICATIONS.labels("session", "success").inc()
+    cache.delete(_throttle_keys(user.email)[0])
     _record_in_every_tenant(user, Actor.for_user(user, request), "user.login")
-    return user
+
+
+def _claimed_user(email: str):
+    email = normalise_email(email)
+    return User.objects.filter(email__iexact=email).first() if email else None
+
+
+def _audit_failure(request, email: str, reason: str) -> None:
+    claimed = _claimed_user(email)
+    if claimed is not None:
+        _record_in_every_tenant(
+            claimed,
+            Actor.for_user(claimed, request),
+            "user.login_failed",
+            {"email": claimed.email, "reason": reason},
+        )
 
 
 def log_out(request, user) -> None:
     """Audit a logout in every tenant of the user (the view ends the session)."""
     _record_in_every_tenant(user, Actor.for_user(user, request), "user.logout")
+
+
+def mfa_changed(request, user, action: str, kind: str) -> None:
+    """Audit a second factor added or removed (`user.mfa_enabled` / `user.mfa_disabled`) in every
+    tenant of the user: its type only, never a secret, code or credential."""
+    _record_in_every_tenant(user, Actor.for_user(user, request), action, {"type": kind})
+
+
+# --- sign-in policy -------------------------------------------------------------------------
+
+
+def update_signin_policy(request, tenant, actor, *, require_mfa=None, sso_only=None) -> Tenant:
+    """Owners set `requireMfa` and `ssoOnly` (None leaves one as it is), signed in: a key
+    cannot (an admin could mint a full-admin key). Turning `ssoOnly` on needs a session that
+    signed in with SSO, so the owner who sets it is not locked out."""
+    from tenants.auth import signed_in_with_sso
+
+    membership = actor.membership
+    if actor.key is not None or membership is None or not membership.allows(Role.OWNER):
+        raise Forbidden("Only an owner, signed in to the portal, may change the sign-in policy.")
+    if sso_only and not tenant.sso_only and not signed_in_with_sso(request):
+        raise Conflict(
+            "Sign in with single sign-on first: only an owner signed in with SSO may make "
+            f"{tenant.name} SSO-only, so that no one is locked out."
+        )
+    with transaction.atomic():
+        locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        changed = {}
+        if require_mfa is not None and require_mfa != locked.require_mfa:
+            locked.require_mfa = changed["requireMfa"] = require_mfa
+        if sso_only is not None and sso_only != locked.sso_only:
+            locked.sso_only = changed["ssoOnly"] = sso_only
+        if changed:
+            locked.save(update_fields=["require_mfa", "sso_only"])
+            record(
+                tenant,
+                actor,
+                "settings.updated",
+                target=("tenant", str(tenant.pk), tenant.slug),
+                metadata=changed,
+            )
+    tenant.require_mfa, tenant.sso_only = locked.require_mfa, locked.sso_only
+    return tenant
+
+
+def end_session(request, user, session_id: int) -> bool:
+    """End one of `user`'s sessions other than this request's; False when there is none such."""
+    from allauth.usersessions.models import UserSession
+
+    session = (
+        UserSession.objects.filter(user=user, pk=session_id)
+        .exclude(session_key=request.session.session_key)
+        .first()
+    )
+    if session is None:
+        return False
+    session.end()
+    return True

@@ -7,7 +7,7 @@ from portal.errors import Forbidden
 from portal.respond import notify, respond
 from portal.validation import validate
 from tenants import policy as policies
-from tenants import serializers
+from tenants import serializers, services
 from tenants.forms import SettingsForm
 
 SETTINGS_TEMPLATE = "tenants/tenant_settings.html"
@@ -32,6 +32,15 @@ def tenant_settings(request, tenant):
     policy = policies.get_policy(tenant)
     if request.method in ("PATCH", "POST"):
         data, form = validate(SettingsForm, request)
+        signin = {f: data[f] for f in ("requireMfa", "ssoOnly") if f in form.provided}
+        if signin:
+            services.update_signin_policy(
+                request,
+                tenant,
+                request.actor,
+                require_mfa=signin.get("requireMfa"),
+                sso_only=signin.get("ssoOnly"),
+            )
         if "dormantKeyDays" in form.provided:
             policy = policies.update_settings(
                 tenant, request.actor, dormant_key_days=data["dormantKeyDays"]

@@ -1,20 +1,16 @@
-"""Login, logout, the tenant picker, the tenant overview and the members page."""
+"""The login page (allauth's), the tenant picker, the tenant overview and the members page."""
 
 import datetime as dt
 
+from allauth.account import views as allauth_views
+from allauth.account.adapter import get_adapter as get_account_adapter
 from django.contrib import messages
-from django.contrib.auth import login as auth_login
-from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import PasswordChangeView
 from django.db.models import Count, F, Q
-from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.urls import reverse, reverse_lazy
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -24,65 +20,40 @@ from apikeys.models import ApiKey
 from elevation.views import pending_context
 from oauth import services as oauth_services
 from portal import outage
-from portal.errors import ApiError
+from portal.errors import ApiError, Invalid, NotFound
 from portal.respond import respond
 from portal.validation import validate
-from tenants import services
-from tenants.forms import ROLE_CHOICES, AddMemberForm, LoginForm, RoleForm
+from tenants import invitations, services
+from tenants.auth import THROTTLED_ATTR
+from tenants.forms import ROLE_CHOICES, AcceptInvitationForm, InviteForm, RoleForm
+from tenants.models import User
 
 EXPIRY_HORIZON = dt.timedelta(days=14)
 RECENT_EVENTS = 10
 SOON_ROWS = 20
 
 
-# --- login, logout, picker ----------------------------------------------------------------
+# --- login and picker ----------------------------------------------------------------
 
 
-def _safe_next(request, value: str | None) -> str | None:
-    if value and url_has_allowed_host_and_scheme(
-        value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return value
-    return None
+class Login(allauth_views.LoginView):
+    """allauth's login at /login; a refused form answers 400, a throttled email 429."""
 
-
-@sensitive_post_parameters("password")
-@csrf_protect
-@never_cache
-@require_http_methods(["GET", "HEAD", "POST"])
-def login_view(request):
-    """Email + password login, throttled per email (SPEC §7); honours a safe `next`."""
-    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
-    if request.method != "POST":
+    def get(self, request, *args, **kwargs):
+        # The form's post could only fail while the database is down: say so now (503 page).
         outage.require_database()
-        if request.user.is_authenticated:
-            return HttpResponseRedirect(next_url or reverse("tenant-picker"))
-        return render(request, "registration/login.html", {"next": next_url or ""})
-    email = request.POST.get("email", "")
-    try:
-        data, _ = validate(LoginForm, request)
-        user = services.log_in(request, data["email"], data["password"])
-    except ApiError as exc:
-        response = render(
-            request,
-            "registration/login.html",
-            {"next": next_url or "", "email": email, "error": exc, "details": exc.details},
-            status=exc.status,
-        )
-        for name, value in exc.headers.items():
-            response[name] = value
+        return super().get(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        retry_after = getattr(self.request, THROTTLED_ATTR, None)
+        response.status_code = 429 if retry_after else 400
+        if retry_after:
+            response["Retry-After"] = str(retry_after)
         return response
-    auth_login(request, user)
-    return HttpResponseRedirect(next_url or reverse("tenant-picker"))
 
 
-@require_POST
-def logout_view(request):
-    if request.user.is_authenticated:
-        services.log_out(request, request.user)
-        auth_logout(request)
-    messages.info(request, "You are logged out.")
-    return redirect("login")
+login_view = Login.as_view()
 
 
 @never_cache
@@ -93,18 +64,6 @@ def tenant_picker(request):
     if len(memberships) == 1:
         return redirect("portal:overview", tenant=memberships[0].tenant.slug)
     return render(request, "tenants/tenant_picker.html", {"memberships": memberships})
-
-
-class PasswordChange(PasswordChangeView):
-    template_name = "registration/password_change_form.html"
-    success_url = reverse_lazy("tenant-picker")
-
-    def form_valid(self, form):
-        messages.success(self.request, "Your password was changed.")
-        return super().form_valid(form)
-
-
-password_change = PasswordChange.as_view()
 
 
 # --- overview -----------------------------------------------------------------------------
@@ -168,6 +127,8 @@ MEMBERS_TEMPLATE = "tenants/members.html"
 def members_context(request, tenant, **extra) -> dict:
     return {
         "members": list(tenant.memberships.select_related("user").order_by("created_at", "id")),
+        "invitations": list(invitations.pending(tenant)),
+        "now": timezone.now(),
         "role_choices": ROLE_CHOICES,
         **extra,
     }
@@ -181,36 +142,57 @@ def _members_url(tenant) -> str:
     return reverse("portal:members", kwargs={"tenant": tenant.slug})
 
 
+def _members_done(request, tenant, message: str, *, status: int = 200):
+    messages.success(request, message)
+    return respond(
+        request,
+        f"{MEMBERS_TEMPLATE}#members",
+        lambda: members_context(request, tenant),
+        status=status,
+        redirect=_members_url(tenant),
+    )
+
+
 @tenant_view(write_role="owner", page=_members_page)
 def members(request, tenant):
-    """GET: the members. POST (owners): add a member by email with a role."""
+    """GET: the members and pending invitations. POST (owners): invite an email with a role."""
     if request.method == "POST":
-        data, _ = validate(AddMemberForm, request)
-        result = services.add_member(
-            tenant,
-            request.actor,
-            email=data["email"],
-            role=data["role"],
-            name=data.get("name") or "",
+        data, _ = validate(InviteForm, request)
+        invitation = invitations.invite(
+            request, tenant, request.actor, email=data["email"], role=data["role"]
         )
-        # A new account's generated password is shown once, in this response only (so no
-        # redirect then); adding an existing account is an ordinary post-redirect-get.
-        created = result.password is not None
-        if not created:
-            messages.success(
-                request,
-                f"{result.membership.user.email} was added as {result.membership.role}. "
-                "They log in with their existing password.",
-            )
-        return respond(
+        return _members_done(
             request,
-            f"{MEMBERS_TEMPLATE}#members",
-            lambda: members_context(request, tenant, added=result),
+            tenant,
+            f"An invitation to join as {invitation.get_role_display().lower()} was sent to "
+            f"{invitation.email}.",
             status=201,
-            secret=created,
-            redirect=None if created else _members_url(tenant),
         )
     return respond(request, f"{MEMBERS_TEMPLATE}#members", lambda: members_context(request, tenant))
+
+
+def _invitation(request, tenant, invitation_id):
+    """A pending invitation of this tenant (another's, or one no longer pending, is a 404)."""
+    invitation = get_or_404(invitations.pending(tenant), pk=invitation_id)
+    validate(EmptyForm, request)
+    return invitation
+
+
+@tenant_view(write_role="owner", methods=("POST",), page=_members_page)
+def invitation_resend(request, tenant, invitation_id):
+    """POST .../settings/members/invitations/<id>/resend (owners only): a new link, mailed."""
+    invitation = _invitation(request, tenant, invitation_id)
+    invitations.resend(request, tenant, request.actor, invitation)
+    done = f"The invitation was sent to {invitation.email} again, with a new link."
+    return _members_done(request, tenant, done)
+
+
+@tenant_view(write_role="owner", methods=("POST",), page=_members_page)
+def invitation_cancel(request, tenant, invitation_id):
+    """POST .../settings/members/invitations/<id>/cancel (owners only)."""
+    invitation = _invitation(request, tenant, invitation_id)
+    invitations.cancel(tenant, request.actor, invitation)
+    return _members_done(request, tenant, f"The invitation of {invitation.email} was cancelled.")
 
 
 def _member(request, tenant, membership_id, form):
@@ -255,3 +237,70 @@ def member_remove(request, tenant, membership_id):
     return _member_changed(
         request, tenant, membership, f"was removed from {tenant.name}", left=mine
     )
+
+
+# --- accepting an invitation --------------------------------------------------------------
+
+INVITATION_TEMPLATE = "tenants/invitation.html"
+INVITATION_SESSION_KEY = "tessera_invitation_token"
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def open_invitation(request, token):
+    """The mail's link: the token moves into the session and out of the address bar, so it is
+    not sent on as a Referer nor logged with a later answer (as Django does for a reset)."""
+    request.session[INVITATION_SESSION_KEY] = token
+    return redirect("invitation-accept")
+
+
+@never_cache
+@sensitive_post_parameters("password1", "password2")
+@require_http_methods(["GET", "HEAD", "POST"])
+def accept_invitation(request):
+    """Set a password (or sign in) and join the tenant of the invitation opened last."""
+    token = request.session.get(INVITATION_SESSION_KEY, "")
+    context = {}
+    try:
+        invitation = invitations.find(token)
+        context.update(
+            invitation=invitation,
+            has_account=User.objects.filter(email__iexact=invitation.email).exists(),
+        )
+        if request.method == "POST":
+            return _accept(request, token, context)
+    except ApiError as exc:
+        context.update(error=exc, details=exc.details)
+        return render(request, INVITATION_TEMPLATE, context, status=exc.status)
+    return render(request, INVITATION_TEMPLATE, context)
+
+
+def _accept(request, token, context):
+    if request.user.is_authenticated:
+        joined = invitations.accept(request, token, user=request.user)
+    else:
+        data, _ = validate(AcceptInvitationForm, request)
+        context["name"] = data.get("name") or ""
+        if data.get("password1") != data.get("password2"):
+            raise Invalid({"password2": ["The two passwords differ."]})
+        joined = invitations.accept(
+            request, token, password=data.get("password1"), name=context["name"]
+        )
+        get_account_adapter(request).login(request, joined.membership.user)
+    request.session.pop(INVITATION_SESSION_KEY, None)
+    tenant = joined.membership.tenant
+    messages.success(request, f"Welcome to {tenant.name}: you joined as {joined.membership.role}.")
+    return redirect("portal:overview", tenant=tenant.slug)
+
+
+# --- sessions -----------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def end_session(request, session_id):
+    """End one of the user's other sessions (allauth's page lists them)."""
+    if not services.end_session(request, request.user, session_id):
+        raise NotFound("That session is not one of your other sessions.")
+    messages.success(request, "The session was ended: that device is signed out.")
+    return redirect("usersessions_list")

@@ -151,9 +151,14 @@ def anon_api():
     return ApiClient()
 
 
-def login(user):
+def login(user, *, confirmed=True):
+    """A logged-in client; `confirmed`: it confirmed access a moment ago (SPEC §14), as a
+    person who just typed their password has, so sensitive posts are not interrupted."""
     client = Client()
     client.force_login(user)
+    if confirmed:
+        response = client.post("/accounts/reauthenticate/", {"password": PASSWORD})
+        assert response.status_code == 302, "confirming access failed"
     return client
 
 

@@ -88,13 +88,26 @@ def member_page(request, page, tenant, settings):
     return logged_in
 
 
-def log_in(page, email, password=PASSWORD):
-    """Log in through the real login form."""
+def log_in(page, email, password=PASSWORD, *, confirm=True):
+    """Log in through the real login form. `confirm`: then confirm access (SPEC §14) as well, as
+    someone who is about to mint keys would be asked to, and come back to the same page."""
     page.goto("/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in", exact=True).click()
     page.wait_for_load_state("networkidle")
+    if confirm and not page.url.endswith("/login"):
+        confirm_access(page, password)
+
+
+def confirm_access(page, password=PASSWORD):
+    """Confirm access on allauth's page, then return to the page we were on."""
+    here = page.url
+    page.goto("/accounts/reauthenticate/")
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_load_state("networkidle")
+    page.goto(here)
 
 
 def screenshot(page, name, *, readme=False):

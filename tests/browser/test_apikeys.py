@@ -154,12 +154,16 @@ def test_keys_work_without_javascript(browser, live_server, tenant):
         page.goto("/login")
         page.get_by_label("Email").fill("owner@acme.test")
         page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("button", name="Log in", exact=True).click()
         page.goto(KEYS)
         open_create_form(page)  # <details> opens without JS
         page.get_by_label("Name", exact=True).fill("no-js")
         page.get_by_label("Full admin (every scope)").check()
         page.get_by_role("button", name="Mint key").click()
+        # Confirm access (SPEC §14) works without JavaScript too, and the mint completes after it.
+        page.wait_for_url("**/accounts/reauthenticate/**")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Confirm").click()
         shown = page.locator("#minted-key").input_value()
         key = ApiKey.objects.get(tenant=tenant, name="no-js")
         assert shown.startswith(key.prefix)

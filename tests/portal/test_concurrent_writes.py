@@ -169,7 +169,7 @@ def log_in(base):
     token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.body).group(1)
     cookie = page.headers["Set-Cookie"].split(";")[0]
     form = {
-        "email": "owner@acme.test",
+        "login": "owner@acme.test",
         "password": "correct horse battery staple",
         "csrfmiddlewaretoken": token.decode(),
     }

@@ -137,12 +137,12 @@ def test_authentications_are_counted_by_door_and_outcome(tenant, admin_key):
     assert delta("tessera_authentications_total", door="api_key", outcome="forbidden") == 1
 
 
-def test_password_logins_are_counted(owner):
+def test_portal_sign_ins_are_counted(owner):
     with Delta() as delta:
-        Client().post("/login", {"email": "owner@acme.test", "password": "wrong"})
-        Client().post("/login", {"email": "owner@acme.test", "password": PASSWORD})
-    assert delta("tessera_authentications_total", door="password", outcome="rejected") == 1
-    assert delta("tessera_authentications_total", door="password", outcome="success") == 1
+        Client().post("/login", {"login": "owner@acme.test", "password": "wrong"})
+        Client().post("/login", {"login": "owner@acme.test", "password": PASSWORD})
+    assert delta("tessera_authentications_total", door="session", outcome="rejected") == 1
+    assert delta("tessera_authentications_total", door="session", outcome="success") == 1
 
 
 def test_a_rate_limited_request_is_counted(tenant):

@@ -57,6 +57,6 @@ def test_the_filter_renders_a_time_with_the_exact_utc_on_hover(monkeypatch):
     assert render("{{ t|when }}", t=None) == '<span class="muted">never</span>'
 
 
-def test_times_js_is_loaded_as_a_file_not_inline(client):
-    html = client.get("/accounts/login/").content.decode()
+def test_times_js_is_loaded_as_a_file_not_inline(client, db):
+    html = client.get("/login").content.decode()
     assert '<script src="/static/js/times.js" defer></script>' in html

@@ -19,7 +19,7 @@ from apikeys.forms import KeyFilterForm, MintKeyForm, RevokeForm, RotateForm
 from audit.forms import AuditFilterForm, ExportForm
 from portal.errors import Invalid
 from portal.validation import UNSTORABLE_MESSAGE, parse_query
-from tenants.forms import AddMemberForm, LoginForm
+from tenants.forms import AcceptInvitationForm, InviteForm
 from tenants.forms import RoleForm as MemberRoleForm
 
 # The /keys/verify body has no form: tests/verify/test_verify_access.py sends it these values.
@@ -34,8 +34,8 @@ BODY_FORMS = [
     MintKeyForm,
     RotateForm,
     RevokeForm,
-    LoginForm,
-    AddMemberForm,
+    InviteForm,
+    AcceptInvitationForm,
     MemberRoleForm,
 ]
 FILTER_FORMS = [AgentFilterForm, KeyFilterForm, AuditFilterForm, ExportForm]
@@ -119,5 +119,5 @@ def test_a_nul_in_an_audit_filter_is_a_400(api):
 
 @pytest.mark.django_db
 def test_a_nul_in_the_login_form_is_a_400(owner):
-    response = Client().post("/login", {"email": "owner@acme.test\x00", "password": "x"})
+    response = Client().post("/login", {"login": "owner@acme.test\x00", "password": "x"})
     assert response.status_code == 400

@@ -25,7 +25,7 @@ def printed_password(output):
 
 def can_log_in(email, password):
     client = Client()
-    return client.post("/login", {"email": email, "password": password}).status_code == 302
+    return client.post("/login", {"login": email, "password": password}).status_code == 302
 
 
 # --- createtenant ------------------------------------------------------------------------
