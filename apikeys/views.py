@@ -25,6 +25,7 @@ from apikeys.forms import (
     RotateForm,
     UpdateKeyForm,
     portal_scopes,
+    quota_changes,
 )
 from apikeys.models import ApiKey
 from apikeys.search import key_search
@@ -45,6 +46,7 @@ KEY_FIELDS = {
     "note": "note",
     "rateLimitPerMinute": "rate_limit_per_minute",
     "allowedIps": "allowed_ips",
+    "permissions": "permissions",
 }
 
 
@@ -139,6 +141,7 @@ def api_key_list(request, tenant):
                 expires_at=data["expires_at"],
                 rate_limit_per_minute=data["rateLimitPerMinute"],
                 allowed_ips=data["allowedIps"],
+                **quota_changes(data["quota"]),
             )
         return respond(
             request,
@@ -204,6 +207,8 @@ def api_key_detail(request, tenant, key_id):
     if request.method in ("PATCH", "POST"):
         data, form = validate(UpdateKeyForm, request)
         changes = {kw: data[field] for field, kw in KEY_FIELDS.items() if field in form.provided}
+        if "quota" in form.provided:
+            changes.update(quota_changes(data["quota"]))
         key = services.update_key(tenant, request.actor, key, **changes)
         if not request.is_api and not wants_fragment(request):
             messages.success(request, f"Key “{key.name}” ({key.prefix}) saved.")
