@@ -90,6 +90,10 @@ class QuotaState:
     def exceeded(self) -> bool:
         return self.used > self.limit
 
+    @property
+    def used_shown(self) -> int:  # a refused use is taken back; never show more than the limit
+        return min(self.used, self.limit)
+
     def retry_after(self, now: float) -> int:
         return max(1, math.ceil(self.resets_at.timestamp() - now))
 
@@ -97,7 +101,7 @@ class QuotaState:
         return {
             "limit": self.limit,
             "period": self.period,
-            "used": min(self.used, self.limit),
+            "used": self.used_shown,
             "resetsAt": self.resets_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
 

@@ -11,6 +11,7 @@ from apikeys.forms import (
     MintKeyForm,
     QuotaField,
     RotateForm,
+    key_permissions_field,
     permissions_field,
     validate_permission,
 )
@@ -77,7 +78,7 @@ class AgentFieldsMixin(forms.Form):
 class CreateAgentForm(ExpiryFormMixin, AgentFieldsMixin, ApiForm):
     name = NameField()
     # The first key's own permissions (SPEC §15); null: all of the agent's access set.
-    keyPermissions = permissions_field()
+    keyPermissions = key_permissions_field()
 
 
 class UpdateAgentForm(ExpiryFormMixin, AgentFieldsMixin, ApiForm):
@@ -105,7 +106,7 @@ class MintAgentKeyForm(MintKeyForm):
     to its own `permissions` if given (SPEC §15)."""
 
     scopes = None
-    permissions = permissions_field()
+    permissions = key_permissions_field()
 
 
 class UuidField(JsonTyped, forms.UUIDField):

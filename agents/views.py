@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from access.decorators import get_or_404, tenant_view
+from access.ratelimit import quota_status
 from access.rules import access_set
 from agents import charts, serializers, services
 from agents.forms import (
@@ -169,6 +170,7 @@ def detail_context(request, tenant, agent_id, *, agent=None, **extra):
         "chart": charts.bar_chart(summary["daily"]),
         "events": recent_events(tenant, agent, keys, grants),
         "oauth": oauth_services.client_summary(tenant, agent),
+        "agent_quota": quota_status(agent),
         **_choices(),
         **extra,
     }

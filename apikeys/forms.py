@@ -16,6 +16,7 @@ from portal.validation import (
     IpListField,
     JsonTyped,
     ListField,
+    ListWidget,
     NameField,
     StrField,
     expires_in_field,
@@ -69,8 +70,21 @@ def validate_permission(value: str) -> str:
     return value
 
 
-def permissions_field():
-    return ListField(item_validator=validate_permission, max_items=MAX_PERMISSIONS)
+def permissions_field(**kwargs):
+    return ListField(item_validator=validate_permission, max_items=MAX_PERMISSIONS, **kwargs)
+
+
+class NullableListWidget(ListWidget):
+    """A blank portal box is null (a key's permissions: all of its agent's), as in JSON."""
+
+    def value_from_datadict(self, data, files, name):
+        value = super().value_from_datadict(data, files, name)
+        return None if value == [] and hasattr(data, "getlist") else value
+
+
+def key_permissions_field():
+    """An agent key's own permissions: a list, or null for all of its agent's (SPEC §15)."""
+    return permissions_field(widget=NullableListWidget)
 
 
 QUOTA_PERIODS = ("day", "month")
@@ -171,7 +185,7 @@ class UpdateKeyForm(ApiForm):
     allowedIps = IpListField()
     quota = QuotaField()
     # An agent key's own permissions; null: all of its agent's access set (SPEC §15).
-    permissions = permissions_field()
+    permissions = key_permissions_field()
 
     def clean(self):
         cleaned = super().clean()

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from access.decorators import get_or_404, tenant_view
+from access.ratelimit import quota_status
 from agents import charts
 from apikeys import serializers, services
 from apikeys.forms import (
@@ -180,6 +181,7 @@ def detail_context(request, tenant, key, **extra):
         "chart": charts.bar_chart(summary["daily"]),
         "events": list(tenant.audit_events.filter(target_id=str(key.pk))[:EVENTS_SHOWN]),
         "fragment": wants_fragment(request),
+        "key_quota": quota_status(key),
         **extra,
     }
 
