@@ -14,6 +14,7 @@ from access import keyformat, tokens
 from access.actor import Actor
 from access.rules import ADMIN_SCOPES  # noqa: F401
 from apikeys.models import ApiKey
+from apikeys.serializers import quota as quota_json
 from audit.services import record
 from portal.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -43,6 +44,9 @@ def _new_key(
     agent,
     rate_limit_per_minute,
     allowed_ips,
+    permissions=None,
+    quota_limit=None,
+    quota_period="",
     rotated_from=None,
     now=None,
     meta=None,
@@ -62,6 +66,9 @@ def _new_key(
         rate_limit_per_minute=rate_limit_per_minute,
         allowed_ips=allowed_ips or None,
         meta=dict(meta or {}),
+        permissions=list(permissions) if permissions is not None else None,
+        quota_limit=quota_limit or None,
+        quota_period=quota_period if quota_limit else "",
         created_at=now or timezone.now(),
         created_by_type=actor.type,
         created_by_id=actor.id,
@@ -78,6 +85,8 @@ def _audit_key(key: ApiKey) -> dict:
         "agentId": str(key.agent_id) if key.agent_id else None,
         "scopes": list(key.scopes),
         "expiresAt": key.expires_at.isoformat() if key.expires_at else None,
+        "permissions": key.permissions,
+        "quota": quota_json(key),
     }
 
 
@@ -92,11 +101,18 @@ def mint_key(
     rate_limit_per_minute=None,
     allowed_ips=None,
     meta=None,
+    permissions=None,
+    quota_limit=None,
+    quota_period="",
 ):
-    """Mint a key: admin (no agent) or agent. Returns (key, plaintext) — show it once."""
+    """Mint a key: admin (no agent) or agent. Returns (key, plaintext) — show it once.
+    `permissions` (agent keys only; None: all of the agent's access set) narrow what the key
+    may do; `quota_limit` uses per `quota_period` ("day" | "month") bound it (SPEC §15)."""
     kind = ApiKey.Kind.AGENT if agent is not None else ApiKey.Kind.ADMIN
     if kind == ApiKey.Kind.ADMIN:
         check_no_escalation(actor, scopes)
+        if permissions is not None:
+            raise Invalid({"permissions": ["Only agent keys carry permissions."]})
     else:
         scopes = ()
     if expires_at is not None and expires_at <= timezone.now():
@@ -113,6 +129,9 @@ def mint_key(
             rate_limit_per_minute=rate_limit_per_minute,
             allowed_ips=allowed_ips,
             meta=meta,
+            permissions=permissions,
+            quota_limit=quota_limit,
+            quota_period=quota_period,
         )
         record(tenant, actor, "api_key.created", target=key, metadata=_audit_key(key))
     return key, secret
@@ -136,7 +155,8 @@ def replace_keys(tenant, actor, keys, *, grace_period: int = 0, name=None):
     (grace 0) or deprecated with `expiresAt = now + grace`. Returns (new_key, plaintext).
 
     The new key keeps the first key's name (unless `name` is given), scopes, agent, rate limit,
-    allowlist and metadata, and the same lifetime counted from now (none if it had none).
+    allowlist, metadata, permissions and quota, and the same lifetime counted from now (none if
+    it had none).
     """
     if not keys:
         raise Conflict("There is no live key to rotate.")
@@ -169,6 +189,9 @@ def replace_keys(tenant, actor, keys, *, grace_period: int = 0, name=None):
                 rate_limit_per_minute=template.rate_limit_per_minute,
                 allowed_ips=template.allowed_ips,
                 meta=template.meta,
+                permissions=template.permissions,
+                quota_limit=template.quota_limit,
+                quota_period=template.quota_period,
                 rotated_from=template if len(keys) == 1 else None,
                 now=now,
             )
@@ -387,6 +410,9 @@ UPDATABLE = {
     "rate_limit_per_minute": "rateLimitPerMinute",
     "allowed_ips": "allowedIps",
     "meta": "meta",
+    "permissions": "permissions",
+    "quota_limit": "quota",
+    "quota_period": "quota",
 }
 
 
@@ -403,6 +429,8 @@ def update_key(tenant, actor, key, **changes):
         changes["meta"] = dict(changes["meta"] or {})
     with transaction.atomic():
         locked = _lock(tenant, key)
+        if changes.get("permissions") is not None and locked.kind != ApiKey.Kind.AGENT:
+            raise Invalid({"permissions": ["Only agent keys carry permissions."]})
         changed = [f for f, v in changes.items() if getattr(locked, f) != v]
         if not changed:
             return locked
@@ -414,6 +442,9 @@ def update_key(tenant, actor, key, **changes):
             actor,
             "api_key.updated",
             target=locked,
-            metadata={"prefix": locked.prefix, "changes": [UPDATABLE[f] for f in changed]},
+            metadata={
+                "prefix": locked.prefix,
+                "changes": list(dict.fromkeys(UPDATABLE[f] for f in changed)),
+            },
         )
     return locked

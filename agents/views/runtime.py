@@ -17,8 +17,12 @@ def _me(request, tenant, *, with_grants=False) -> Agent:
 
 @tenant_view(api="agent", methods=("GET",))
 def me(request, tenant):
-    """The calling agent and its keys (no secrets)."""
-    return respond(request, json=serializers.agent(_me(request, tenant)))
+    """The calling agent and its keys (no secrets); `keyPermissions`, what the calling key may
+    do now, and the agent's `quota` with its use in the current period (SPEC §15)."""
+    return respond(
+        request,
+        json=lambda: serializers.me(_me(request, tenant, with_grants=True), request.actor.key),
+    )
 
 
 @tenant_view(api="agent", methods=("GET",))
