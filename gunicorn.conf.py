@@ -11,16 +11,9 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 graceful_timeout = 30
 
 
-def post_worker_init(worker):
-    """Write buffered usage counters every USAGE_FLUSH_SECONDS, even while the worker idles."""
-    from apikeys import usage
-
-    usage.start_flusher()
-
-
 def worker_exit(server, worker):
-    """Write buffered usage counters before the worker goes away (graceful stop or reload)."""
+    """Write the uses this worker holds in memory (no Redis) before it goes away (graceful stop
+    or reload). Uses handed to Redis are the runworker's to write."""
     from apikeys import usage
 
-    usage.stop_flusher()
-    usage.flush()
+    usage.flush(shared=False)

@@ -3,25 +3,23 @@
 Mechanism (documented in the README, "Usage tracking"):
 
 - Each authenticated request, and each verification of a key, adds one to a buffer keyed by
-  (key, agent, tenant, UTC day), plus the time and IP of the key's latest use. Nothing touches
-  the database on the request path. The buffer is in Redis when `USAGE_REDIS_URL` is set (it
-  defaults to a Redis `CACHE_URL`): atomic `HINCRBY`s that every process shares, so a worker
-  killed with SIGKILL loses nothing, and any process's flush writes them. Without Redis it is
-  an in-process dict under a lock (the single-process default).
-- The buffer is written in one transaction: per-key per-day counts are *added*
+  (key, agent, tenant, UTC day), plus the time and IP of the key's latest use.
+- With Redis (`USAGE_REDIS_URL`, which defaults to a Redis `CACHE_URL`), a web process hands
+  each use to Redis (atomic `HINCRBY`s that every process shares) and never writes usage to the
+  database: the worker's `apikeys.flush_usage` job (`manage.py runworker`) does, every
+  `USAGE_FLUSH_SECONDS`. A web process killed with SIGKILL loses nothing; without a worker the
+  uses wait in Redis (`manage.py flushusage` writes them).
+- Without Redis (or while it is unreachable), uses are counted in the process's memory and the
+  request that finds the buffer holding `USAGE_FLUSH_BATCH` uses, or older than
+  `USAGE_FLUSH_SECONDS`, writes it, as one batch. There is no thread: an idle process writes
+  its last uses at its next request, or when gunicorn stops it (`worker_exit`); a hard kill
+  (SIGKILL, OOM, power loss) loses what it held.
+- A batch is written in one transaction: per-key per-day counts are *added*
   (`count = count + n`, so several processes and several flushes sum exactly), and
-  `lastUsedAt`/`lastUsedIp` are set on keys and agents.
-- When: every `USAGE_FLUSH_SECONDS` (60) from a daemon thread per process, started by the first
-  request in every server (runserver included) and by gunicorn's `post_worker_init`, so
-  `lastUsedAt` lags by at most that interval even on an idle server; without that thread
-  (`USAGE_FLUSH_THREAD=false`, as in the tests) a request that finds the buffer older than the
-  interval flushes it. Also at interpreter exit (`atexit`) and in gunicorn's
-  `worker_exit` hook, so a graceful shutdown or reload loses nothing; `manage.py flushusage`
-  flushes the buffer of the process it runs in (and Redis's). A failed write keeps the counts
-  for the next flush (back in Redis when it is shared, so a later kill of the flushing process
-  loses nothing either). With the in-memory buffer only, a hard kill (SIGKILL, OOM, power loss)
-  loses at most one interval of that process's counts; with Redis, only a kill in the middle of
-  a flush's database write can lose that one batch.
+  `lastUsedAt`/`lastUsedIp` are set on keys and agents, never moved backwards. A failed write
+  keeps the counts for the next flush (back in Redis when it is shared, so a later kill of the
+  flushing process loses nothing either); with Redis, only a kill in the middle of a flush's
+  database write can lose that one batch.
 
 Rejected uses of keys that exist (`api_key.rejected`, SPEC §3) go through here too: the first
 rejection of a key for a reason in each minute is audited at once; repeats within that minute
@@ -29,17 +27,15 @@ are summed in the buffer and written as one event with a `count` at the next flu
 client hammering with a revoked key cannot turn each request into a database write.
 """
 
-import atexit
 import datetime as dt
 import logging
-import os
 import threading
 import time
 import uuid
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -56,12 +52,14 @@ _lock = threading.Lock()
 _counts: dict[tuple, int] = {}
 _last: dict = {}
 _rejections: dict[tuple, tuple] = {}
+_local_uses = 0  # uses in `_counts`, so the request path checks the batch bound cheaply
 _last_flush = time.monotonic()
-_flusher: dict = {}  # pid -> (thread, stop event): a forked child must start its own
 
 
 def record_use(key, ip: str | None, now=None) -> None:
-    """Count one use of `key` (and its agent) from `ip`: Redis or memory, never the database."""
+    """Count one use of `key` (and its agent) from `ip`: handed to Redis when it is shared, else
+    counted in memory and written with the batch it completes."""
+    global _local_uses
     now = now or timezone.now()
     bucket = (key.pk, key.agent_id, key.tenant_id, now.date())
     shared = _redis()
@@ -73,6 +71,7 @@ def record_use(key, ip: str | None, now=None) -> None:
         except Exception:
             log.warning("usage buffer in Redis unavailable; counting in memory", exc_info=True)
     with _lock:
+        _local_uses += 1
         _counts[bucket] = _counts.get(bucket, 0) + 1
         if ip is None and key.pk in _last:
             ip = _last[key.pk][1]
@@ -106,30 +105,30 @@ def on_key_rejected(sender, key, actor, metadata, **kwargs) -> None:
     record_rejection(key, actor, metadata)
 
 
-def on_request_started(**kwargs) -> None:
-    ensure_flusher()
-
-
 def _audit_rejection(key, actor, metadata) -> None:
     target = ("api_key", str(key.pk), key.name)  # `key` may be the lookup's row, not a model
     record(key.tenant, actor, "api_key.rejected", target=target, metadata=metadata)
 
 
 def _flush_if_due() -> None:
-    if _flusher_running():
-        return  # the flusher thread owns the schedule; requests never write
-    if time.monotonic() - _last_flush >= settings.USAGE_FLUSH_SECONDS:
-        flush()
+    """On the request path: write this process's own buffer once it holds a batch or has aged
+    an interval. Redis's buffer is the worker's to write, never a request's."""
+    if not (_local_uses or _last or _rejections):
+        return
+    full = _local_uses >= settings.USAGE_FLUSH_BATCH
+    if full or time.monotonic() - _last_flush >= settings.USAGE_FLUSH_SECONDS:
+        flush(shared=False)
 
 
 def reset() -> None:
     """Drop the buffer and restart the interval (tests: each starts with nothing pending, and no
     request flushes in the middle of a test that counts its queries)."""
-    global _last_flush
+    global _last_flush, _local_uses
     shared = _redis()
     if shared is not None:
         shared.take()
     with _lock:
+        _local_uses = 0
         _counts.clear()
         _last.clear()
         _rejections.clear()
@@ -143,15 +142,16 @@ def pending() -> int:
         return sum(_counts.values()) + (shared.pending() if shared is not None else 0)
 
 
-def flush() -> int:
-    """Write this process's buffer to the database; returns how many uses were written
-    (uses of keys deleted since are dropped)."""
-    global _counts, _last, _rejections, _last_flush
+def flush(*, shared: bool = True) -> int:
+    """Write this process's buffer, and Redis's unless `shared` is False, to the database;
+    returns how many uses were written (uses of keys deleted since are dropped)."""
+    global _counts, _last, _rejections, _last_flush, _local_uses
     with _lock:
         counts, last, rejections = _counts, _last, _rejections
         _counts, _last, _rejections = {}, {}, {}
+        _local_uses = 0
         _last_flush = time.monotonic()
-    shared = _redis()
+    shared = _redis() if shared else None
     if shared is not None:
         try:
             _merge(counts, last, *shared.take())
@@ -187,7 +187,7 @@ def _keep(counts, last) -> None:
             return
         except Exception:
             log.warning("could not return unwritten uses to Redis; keeping them in memory")
-    with _lock:
+    with _lock:  # (not counted towards the next batch: a failing write is retried per interval)
         _merge(_counts, _last, counts, last)
 
 
@@ -324,50 +324,3 @@ def _write(counts, last) -> int:
                 last_used_at__gt=changes["last_used_at"]
             ).update(**changes)
     return written
-
-
-def _flusher_running() -> bool:
-    # A forked child inherits the dict but not the thread (is_alive() is False there).
-    return any(thread.is_alive() for thread, _ in _flusher.values())
-
-
-def start_flusher(interval: float | None = None) -> threading.Thread:
-    """Flush every `interval` seconds (default USAGE_FLUSH_SECONDS) from a daemon thread.
-
-    Started by gunicorn's `post_worker_init` hook in each worker. Idempotent per process.
-    """
-    pid = os.getpid()
-    if pid in _flusher:
-        return _flusher[pid][0]
-    interval = settings.USAGE_FLUSH_SECONDS if interval is None else interval
-    stop = threading.Event()
-
-    def run():
-        while not stop.wait(interval):
-            try:
-                flush()
-            finally:
-                connections.close_all()  # this thread's connections only
-
-    thread = threading.Thread(target=run, name="tessera-usage-flusher", daemon=True)
-    _flusher[pid] = (thread, stop)
-    thread.start()
-    return thread
-
-
-def ensure_flusher() -> None:
-    """Start this process's flusher unless it runs (called as each request starts: cheap)."""
-    entry = _flusher.get(os.getpid())
-    if entry is None or not entry[0].is_alive():
-        _flusher.pop(os.getpid(), None)
-        start_flusher()
-
-
-def stop_flusher() -> None:
-    entry = _flusher.pop(os.getpid(), None)
-    if entry:
-        entry[1].set()
-        entry[0].join(timeout=5)
-
-
-atexit.register(flush)

@@ -46,6 +46,10 @@ WEBHOOK_SECRET_ENCRYPTION_KEY = _required_secret(
 )
 # Lifts the public-address check and allows http targets (intranets, tests).
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
+# runworker's delivery job: deliveries claimed per batch, and each one's lease in seconds
+# (0: the attempt's own deadline plus a margin; tests of a killed worker shorten it).
+WEBHOOK_DELIVERY_BATCH = env.int("WEBHOOK_DELIVERY_BATCH", default=20)
+WEBHOOK_LEASE_PER_DELIVERY = env.float("WEBHOOK_LEASE_PER_DELIVERY", default=0)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -227,11 +231,11 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 # commitment, so it stays opt-in (SECURE_HSTS_PRELOAD=true).
 SILENCED_SYSTEM_CHECKS = ["security.W003", "security.W021"]
 
-# Usage counters are buffered and written at most once per interval per process: in Redis when
-# CACHE_URL (or USAGE_REDIS_URL) points at one, so a killed worker loses nothing; else in memory.
+# Usage counters are buffered, never written per request: handed to Redis when CACHE_URL (or
+# USAGE_REDIS_URL) points at one, and written by the worker's usage job every interval; else
+# kept in memory and written by the request that completes a batch or finds it an interval old.
 USAGE_FLUSH_SECONDS = env.int("USAGE_FLUSH_SECONDS", default=60)
-# The flush runs on a timer thread in every server process (started by the first request).
-USAGE_FLUSH_THREAD = env.bool("USAGE_FLUSH_THREAD", default=True)
+USAGE_FLUSH_BATCH = env.int("USAGE_FLUSH_BATCH", default=100)
 _cache_url = env.str("CACHE_URL", default="")
 USAGE_REDIS_URL = env.str(
     "USAGE_REDIS_URL",

@@ -1,8 +1,8 @@
-"""Validators for the login form and the members page's posts."""
+"""Validators for the login form, the members page's posts and the tenant settings."""
 
 from django import forms
 
-from portal.validation import ApiForm, ChoiceField, NameField, StrField
+from portal.validation import ApiForm, ChoiceField, IntField, NameField, StrField
 from tenants.models import Membership
 
 ROLE_CHOICES = Membership.Role.choices
@@ -22,3 +22,7 @@ class AddMemberForm(ApiForm):
 
 class RoleForm(ApiForm):
     role = ChoiceField(choices=ROLE_CHOICES, required=True)
+
+
+class SettingsForm(ApiForm):
+    dormantKeyDays = IntField(min_value=1, max_value=3650)

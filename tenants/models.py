@@ -95,3 +95,35 @@ class Membership(models.Model):
 
     def allows(self, role: str) -> bool:
         return self.RANK[self.role] >= self.RANK[role]
+
+
+class TenantPolicy(models.Model):
+    """A tenant's settings, served by `/admin/settings` and the portal's settings page."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="policy")
+    dormant_key_days = models.IntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"policy of {self.tenant_id}"
+
+
+class ExpiryNotice(models.Model):
+    """Marks an `*.expiring` / `*.expired` event as recorded, so each fires once."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    target_type = models.CharField(max_length=20)
+    target_id = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+    threshold = models.IntegerField()  # days ahead; 0 = expired
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target_type", "target_id", "expires_at", "threshold"],
+                name="wh_expiry_notice_once",  # the name it was created with, in webhooks/
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.target_type} {self.target_id} {self.threshold}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tenants import views
+from tenants import settings_views, views
 
 root_patterns = [
     path("", views.tenant_picker, name="tenant-picker"),
@@ -11,6 +11,7 @@ root_patterns = [
 
 portal_patterns = [
     path("", views.overview, name="overview"),
+    path("settings", settings_views.tenant_settings, name="settings"),
     path("settings/members", views.members, name="members"),
     path(
         "settings/members/<str:membership_id>/<str:action>",
@@ -19,4 +20,6 @@ portal_patterns = [
     ),
 ]
 
-api_patterns = []
+api_patterns = [
+    path("admin/settings", settings_views.tenant_settings, name="tenant-settings"),
+]

@@ -13,8 +13,6 @@ os.environ["DEBUG"] = "false"
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
-# In-process tests decide when usage is flushed (they count queries and pending uses).
-os.environ.setdefault("USAGE_FLUSH_THREAD", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 
 from portal.settings import *  # noqa: E402,F403

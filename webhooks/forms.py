@@ -22,9 +22,5 @@ class RotateSecretForm(ApiForm):
     gracePeriod = IntField(min_value=0, max_value=MAX_GRACE_SECONDS)
 
 
-class SettingsForm(ApiForm):
-    dormantKeyDays = IntField(min_value=1, max_value=3650)
-
-
 class EmptyForm(ApiForm):
     """Actions that take no body: any field sent is an unknown field."""

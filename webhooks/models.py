@@ -63,35 +63,3 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.event_type} → {self.webhook_id}"
-
-
-class TenantPolicy(models.Model):
-    """Tenant settings served by `/admin/settings`: the dormancy policy."""
-
-    tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, related_name="policy")
-    dormant_key_days = models.IntegerField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    def __str__(self):
-        return f"policy of {self.tenant_id}"
-
-
-class ExpiryNotice(models.Model):
-    """Marks an `*.expiring` / `*.expired` event as sent, so each fires once."""
-
-    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
-    target_type = models.CharField(max_length=20)
-    target_id = models.CharField(max_length=64)
-    expires_at = models.DateTimeField()
-    threshold = models.IntegerField()  # days ahead; 0 = expired
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["target_type", "target_id", "expires_at", "threshold"],
-                name="wh_expiry_notice_once",
-            )
-        ]
-
-    def __str__(self):
-        return f"{self.target_type} {self.target_id} {self.threshold}"

@@ -29,7 +29,3 @@ def delivery(d) -> dict:
         "nextAttemptAt": ts(d.next_attempt_at),
         "createdAt": ts(d.created_at),
     }
-
-
-def policy(p) -> dict:
-    return {"dormantKeyDays": p.dormant_key_days}

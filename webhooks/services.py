@@ -1,7 +1,7 @@
-"""Webhook rules: subscriptions, secrets, deliveries and their retries, and the scheduled jobs.
+"""Webhook rules: subscriptions, secrets, deliveries and their retries, outbox pruning.
 
-The worker (`manage.py runworker`) holds no rules: it calls `claim_due`, `send` and the jobs
-here, which tests call directly with a fake clock (`now`).
+The worker (`manage.py runworker`, through `webhooks/jobs.py`) holds no rules: it calls
+`deliver_due` and `prune` here, which tests call directly with a fake clock (`now`).
 """
 
 import datetime as dt
@@ -10,27 +10,23 @@ import random
 import time
 import uuid
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from access.actor import Actor
-from agents.models import Agent
-from apikeys import services as key_services
-from apikeys.models import ApiKey
 from audit.services import record
-from oauth.services import prune_tokens
 from portal.errors import Conflict, Invalid
 from portal.serializers import ts
 from webhooks import outbox, signing, ssrf
-from webhooks.models import Delivery, ExpiryNotice, TenantPolicy, Webhook
+from webhooks.models import Delivery, Webhook
 
 RETRY_SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 36000]  # seconds after each failure
 JITTER = 0.1  # ± 10 %
 DISABLE_AFTER = dt.timedelta(days=5)
 LEASE_PER_DELIVERY = ssrf.CONNECT_TIMEOUT + ssrf.READ_TIMEOUT + 5
 PRUNE_AFTER = dt.timedelta(days=30)
-EXPIRY_THRESHOLDS = (14, 3, 1)
 DEFAULT_GRACE = 86400
 
 
@@ -164,7 +160,8 @@ def claim_due(*, now=None, limit=20) -> list[Delivery]:
         if not ids:
             return []
         token = uuid.uuid4().hex
-        lease = now + dt.timedelta(seconds=LEASE_PER_DELIVERY * len(ids))
+        per_delivery = settings.WEBHOOK_LEASE_PER_DELIVERY or LEASE_PER_DELIVERY
+        lease = now + dt.timedelta(seconds=per_delivery * len(ids))
         Delivery.objects.filter(pk__in=ids).update(lease_until=lease, lease_token=token)
     batch = Delivery.objects.filter(pk__in=ids).select_related("webhook", "tenant")
     return list(batch.order_by("next_attempt_at", "created_at"))
@@ -279,73 +276,7 @@ def deliver_due(*, now=None, limit=20) -> int:
     return len(batch)
 
 
-# --- scheduled jobs ---------------------------------------------------------------------------
-
-
-def _notice(tenant, action, target, target_type, expires_at, threshold, now):
-    """Record the event once (ExpiryNotice's unique constraint decides), in one transaction."""
-    with transaction.atomic():
-        _, created = ExpiryNotice.objects.get_or_create(
-            tenant=tenant,
-            target_type=target_type,
-            target_id=str(target.pk),
-            expires_at=expires_at,
-            threshold=threshold,
-        )
-        if created:
-            metadata = {"expiresAt": ts(expires_at)}
-            if threshold:
-                metadata["daysAhead"] = threshold
-            record(tenant, system_actor("expiry notices"), action, target=target, metadata=metadata)
-        return created
-
-
-def expiry_events(*, now=None) -> int:
-    """`*.expiring` 14, 3 and 1 days ahead (once each, the nearest threshold reached) and
-    `*.expired` once, for keys and agents."""
-    now = now or timezone.now()
-    sent = 0
-    horizon = now + dt.timedelta(days=max(EXPIRY_THRESHOLDS))
-    sources = [
-        ("api_key", ApiKey.objects.exclude(status=ApiKey.Status.REVOKED)),
-        ("agent", Agent.objects.filter(is_active=True)),
-    ]
-    for kind, qs in sources:
-        for obj in qs.filter(expires_at__isnull=False, expires_at__lte=horizon).select_related(
-            "tenant"
-        ):
-            left = obj.expires_at - now
-            if left <= dt.timedelta(0):
-                sent += _notice(obj.tenant, f"{kind}.expired", obj, kind, obj.expires_at, 0, now)
-                continue
-            reached = [t for t in EXPIRY_THRESHOLDS if left <= dt.timedelta(days=t)]
-            threshold = min(reached)
-            sent += _notice(
-                obj.tenant, f"{kind}.expiring", obj, kind, obj.expires_at, threshold, now
-            )
-    return sent
-
-
-def apply_dormancy(*, now=None) -> int:
-    """Deprecate active keys unused for the tenant's `dormantKeyDays` (from creation if never
-    used), audited as the system actor "dormancy policy"."""
-    now = now or timezone.now()
-    actor = system_actor("dormancy policy")
-    count = 0
-    for policy in TenantPolicy.objects.filter(dormant_key_days__isnull=False).select_related(
-        "tenant"
-    ):
-        cutoff = now - dt.timedelta(days=policy.dormant_key_days)
-        keys = policy.tenant.api_keys.filter(status=ApiKey.Status.ACTIVE).filter(
-            Q(last_used_at__lte=cutoff) | Q(last_used_at__isnull=True, created_at__lte=cutoff)
-        )
-        for key in keys:
-            try:
-                key_services.deprecate_key(policy.tenant, actor, key)
-                count += 1
-            except Conflict:
-                pass  # changed meanwhile
-    return count
+# --- housekeeping ------------------------------------------------------------------------
 
 
 def prune(*, now=None) -> int:
@@ -354,37 +285,6 @@ def prune(*, now=None) -> int:
         status=Delivery.Status.DELIVERED, delivered_at__lte=now - PRUNE_AFTER
     ).delete()
     return deleted
-
-
-def run_jobs(*, now=None) -> dict:
-    return {
-        "expiry": expiry_events(now=now),
-        "dormancy": apply_dormancy(now=now),
-        "pruned": prune(now=now),
-        "oauth_pruned": prune_tokens(now=now),
-    }
-
-
-# --- tenant settings --------------------------------------------------------------------------
-
-
-def get_policy(tenant) -> TenantPolicy:
-    return TenantPolicy.objects.filter(tenant=tenant).first() or TenantPolicy(tenant=tenant)
-
-
-def update_settings(tenant, actor, *, dormant_key_days):
-    with transaction.atomic():
-        policy, _ = TenantPolicy.objects.select_for_update().get_or_create(tenant=tenant)
-        policy.dormant_key_days = dormant_key_days
-        policy.save()
-        record(
-            tenant,
-            actor,
-            "settings.updated",
-            target=("tenant", str(tenant.pk), tenant.slug),
-            metadata={"dormantKeyDays": dormant_key_days},
-        )
-    return policy
 
 
 def payload_of(delivery) -> dict:

@@ -3,7 +3,6 @@ from django.urls import path
 from webhooks import views
 
 portal_patterns = [
-    path("settings", views.tenant_settings, name="settings"),
     path("settings/webhooks", views.webhook_list, name="webhooks"),
     path("settings/webhooks/<str:hook_id>", views.webhook_detail, name="webhook"),
     path(
@@ -37,5 +36,4 @@ api_patterns = [
         name="webhook-redeliver",
     ),
     path("admin/webhooks/<str:hook_id>/<str:action>", views.webhook_action, name="webhook-action"),
-    path("admin/settings", views.tenant_settings, name="tenant-settings"),
 ]

@@ -3,7 +3,7 @@
 from django.urls import reverse
 
 from access.decorators import get_or_404, tenant_view
-from portal.errors import Forbidden, NotFound
+from portal.errors import NotFound
 from portal.pagination import paginate
 from portal.respond import notify, respond
 from portal.validation import validate
@@ -12,14 +12,12 @@ from webhooks.events import EVENT_TYPES
 from webhooks.forms import (
     EmptyForm,
     RotateSecretForm,
-    SettingsForm,
     WebhookForm,
     WebhookUpdateForm,
 )
 
 LIST_TEMPLATE = "webhooks/webhook_list.html"
 DETAIL_TEMPLATE = "webhooks/webhook_detail.html"
-SETTINGS_TEMPLATE = "webhooks/tenant_settings.html"
 FIELDS = {
     "url": "url",
     "description": "description",
@@ -242,39 +240,4 @@ def delivery_redeliver(request, tenant, hook_id, delivery_id):
         json=lambda: serializers.delivery(d),
         status=202,
         redirect=_detail_url(tenant, hook),
-    )
-
-
-def _settings_page(request):
-    return SETTINGS_TEMPLATE, {"policy": services.get_policy(request.tenant)}
-
-
-@tenant_view(
-    role="admin",
-    write_role="admin",
-    methods=("GET", "POST", "PATCH"),
-    api_only=("PATCH",),
-    page=_settings_page,
-)
-def tenant_settings(request, tenant):
-    """GET/PATCH /admin/settings (a form POST in the portal): the dormancy policy. A
-    full-admin key (no scopes) or the admin role."""
-    if request.actor.scopes is not None:
-        raise Forbidden("Tenant settings need a full-admin key.")
-    policy = services.get_policy(tenant)
-    if request.method in ("PATCH", "POST"):
-        data, form = validate(SettingsForm, request)
-        if "dormantKeyDays" in form.provided:
-            policy = services.update_settings(
-                tenant, request.actor, dormant_key_days=data["dormantKeyDays"]
-            )
-        notify(request, "Settings saved.")
-    return respond(
-        request,
-        f"{SETTINGS_TEMPLATE}#settings",
-        lambda: {"policy": policy},
-        json=lambda: serializers.policy(policy),
-        redirect=reverse("portal:settings", kwargs={"tenant": tenant.slug})
-        if request.method == "POST"
-        else None,
     )

@@ -1,5 +1,6 @@
 """Buffered usage tracking: exact per-day counts once flushed, lastUsedAt within the flush
-interval, nothing lost on a graceful shutdown (atexit, gunicorn's worker_exit)."""
+interval, written in batches on the request path without Redis (no thread), nothing lost on a
+graceful shutdown (gunicorn's worker_exit); with Redis, written by the worker's job."""
 
 import datetime as dt
 import importlib.util
@@ -14,7 +15,8 @@ from django.utils import timezone
 
 from apikeys import usage
 from apikeys.models import KeyUsage
-from tests.perf.conftest import ROOT, run_python
+from tests.perf.conftest import ROOT
+from tests.ratelimit.test_redis import REDIS_URL, requires_redis
 
 KEYS = "/t/acme-corp/api/v1/admin/api-keys"
 
@@ -105,20 +107,18 @@ def test_flushusage_command_writes_the_buffer(admin_key):
     assert KeyUsage.objects.get(key=admin_key[0]).count == 1
 
 
-def test_flusher_thread_flushes_on_schedule_and_requests_then_never_flush(monkeypatch, settings):
-    settings.USAGE_FLUSH_SECONDS = 0  # a request would flush at once, were no flusher running
-    calls = []
-    monkeypatch.setattr(usage, "flush", lambda: calls.append(time.monotonic()) or 0)
-    usage.start_flusher(interval=0.02)
-    try:
-        assert usage.start_flusher(interval=0.02) is usage.start_flusher()  # one per process
-        usage._flush_if_due()
-        deadline = time.monotonic() + 5
-        while len(calls) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
-    finally:
-        usage.stop_flusher()
-    assert len(calls) >= 2
+@pytest.mark.django_db
+def test_the_request_that_completes_a_batch_writes_it(api, admin_key, settings):
+    settings.USAGE_FLUSH_SECONDS = 3600
+    settings.USAGE_FLUSH_BATCH = 5
+    for _ in range(4):
+        api.get(KEYS)
+    assert not KeyUsage.objects.filter(key=admin_key[0]).exists()
+    api.get(KEYS)  # the fifth use completes the batch
+    assert KeyUsage.objects.get(key=admin_key[0]).count == 5
+    assert usage.pending() == 0
+    api.get(KEYS)
+    assert usage.pending() == 1  # the next batch starts
 
 
 def _gunicorn_conf():
@@ -128,30 +128,13 @@ def _gunicorn_conf():
     return module
 
 
-def test_gunicorn_hooks_start_the_flusher_and_flush_on_worker_exit(monkeypatch):
+def test_gunicorn_worker_exit_writes_the_workers_own_buffer_only(monkeypatch):
     conf = _gunicorn_conf()
     seen = []
-    monkeypatch.setattr(usage, "start_flusher", lambda: seen.append("start"))
-    monkeypatch.setattr(usage, "stop_flusher", lambda: seen.append("stop"))
-    monkeypatch.setattr(usage, "flush", lambda: seen.append("flush"))
-    conf.post_worker_init(None)
+    monkeypatch.setattr(usage, "flush", lambda **kwargs: seen.append(kwargs))
     conf.worker_exit(None, None)
-    assert seen == ["start", "stop", "flush"]
-
-
-def test_buffer_is_written_at_interpreter_exit(scratch_db):
-    """A process that used a key and exits normally (no explicit flush) loses nothing."""
-    run_python(
-        "import django, sys; django.setup()\n"
-        "from apikeys.models import ApiKey\n"
-        "from apikeys import usage\n"
-        "key = ApiKey.objects.get(pk=sys.argv[1])\n"
-        "for _ in range(7): usage.record_use(key, '10.0.0.1')\n"
-        "assert usage.pending() == 7\n",
-        scratch_db.url,
-        scratch_db.admin_id,
-    )
-    assert scratch_db.usage_count(scratch_db.admin_id) == 7
+    assert seen == [{"shared": False}]  # Redis's buffer is the worker's to write
+    assert not hasattr(conf, "post_worker_init")
 
 
 def test_gunicorn_graceful_shutdown_loses_no_usage(scratch_db):
@@ -204,12 +187,15 @@ def test_a_flush_during_a_database_outage_logs_once_and_keeps_the_counts(
     assert usage.flush() == 1
 
 
-def test_under_runserver_usage_is_written_on_a_timer_without_a_later_request(scratch_db):
-    """`manage.py runserver` (as scripts/run serves the demo, DEBUG on): one use of a key is in
-    the database within the flush interval although no request follows it."""
+@requires_redis
+def test_under_runserver_usage_is_written_by_the_worker_without_a_later_request(scratch_db):
+    """`manage.py runserver` and `runworker` (as scripts/run serves the demo, DEBUG on) with
+    Redis: one use of a key is in the database within the flush interval although no request
+    follows it."""
     import os
     import subprocess
     import sys
+    import uuid
 
     from tests.served import free_port, request, wait_until_serving
 
@@ -219,13 +205,20 @@ def test_under_runserver_usage_is_written_on_a_timer_without_a_later_request(scr
         "DJANGO_SETTINGS_MODULE": "portal.settings",
         "DEBUG": "true",
         "DATABASE_URL": scratch_db.url,
-        "USAGE_FLUSH_THREAD": "true",
         "USAGE_FLUSH_SECONDS": "1",
         "CACHE_URL": "locmemcache://",
-        "USAGE_REDIS_URL": "",
+        "USAGE_REDIS_URL": REDIS_URL,
+        "USAGE_REDIS_PREFIX": f"tessera-test:{uuid.uuid4().hex}",
     }
     server = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "runworker", "--only", "apikeys.flush_usage"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -241,5 +234,6 @@ def test_under_runserver_usage_is_written_on_a_timer_without_a_later_request(scr
             time.sleep(0.2)
         assert scratch_db.usage_count(scratch_db.admin_id) == 1
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for process in (server, worker):
+            process.terminate()
+            process.wait(timeout=30)

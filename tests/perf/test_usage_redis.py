@@ -1,5 +1,6 @@
-"""With Redis, usage is buffered there: a worker killed with SIGKILL loses no counted use, and
-any process's flush writes them (SPEC §6b's cache, issue "crash-safe usage").
+"""With Redis, web processes hand uses to it and never write them: a worker killed with SIGKILL
+loses no counted use, and runworker's flush job (or any process's flush) writes them (SPEC §6b's
+cache, issue "crash-safe usage").
 
 Against the real Redis on 127.0.0.1:6379 (skipped with a reason when none answers). Every test
 uses a buffer prefix of its own and deletes it, so parallel runs never meet.
@@ -194,3 +195,43 @@ def test_an_unreachable_redis_falls_back_to_memory(settings, admin_key):
     assert sum(usage._counts.values()) == 1
     settings.USAGE_REDIS_URL = ""
     assert usage.flush() == 1
+
+
+@pytest.mark.django_db
+def test_with_redis_requests_never_write_usage_the_workers_job_does(shared_buffer, api, settings):
+    from django.core.management import call_command
+
+    settings.USAGE_FLUSH_SECONDS = 0  # were requests to write, each would
+    settings.USAGE_FLUSH_BATCH = 1
+    for _ in range(3):
+        assert api.get(KEYS).status_code == 200
+    assert not KeyUsage.objects.exists()
+    assert usage.pending() == 3
+    call_command("runworker", "--once", "--only", "apikeys.flush_usage")
+    assert KeyUsage.objects.get().count == 3
+    assert usage.pending() == 0
+
+
+def test_a_process_that_exits_leaves_its_uses_to_the_worker(scratch_db, prefix, monkeypatch):
+    """A process that used a key and exits without flushing loses nothing: the worker's job,
+    in another process, writes its uses."""
+    for name, value in {"CACHE_URL": REDIS_URL, "USAGE_REDIS_PREFIX": prefix}.items():
+        monkeypatch.setenv(name, value)
+    run_python(
+        "import django, sys; django.setup()\n"
+        "from apikeys.models import ApiKey\n"
+        "from apikeys import usage\n"
+        "key = ApiKey.objects.get(pk=sys.argv[1])\n"
+        "for _ in range(7): usage.record_use(key, '10.0.0.1')\n"
+        "assert usage.pending() == 7\n",
+        scratch_db.url,
+        scratch_db.admin_id,
+    )
+    assert scratch_db.usage_count(scratch_db.admin_id) == 0
+    run_python(
+        "import django; django.setup()\n"
+        "from django.core.management import call_command\n"
+        "call_command('runworker', '--once', '--only', 'apikeys.flush_usage')\n",
+        scratch_db.url,
+    )
+    assert scratch_db.usage_count(scratch_db.admin_id) == 7

@@ -234,13 +234,16 @@ def test_payload_is_json_with_type_timestamp_data(tenant, make_hook):
     assert body["timestamp"] == body["data"]["occurredAt"]
 
 
-def test_runworker_command_delivers_until_idle_on_any_database(tenant, make_hook, httpserver):
+def test_runworker_command_delivers_until_idle_on_any_database(
+    tenant, make_hook, httpserver, settings
+):
     from django.core.management import call_command
 
     httpserver.expect_request("/hook").respond_with_data("ok")
     hook, _ = make_hook(httpserver.url_for("/hook"))
     for _ in range(3):
         services.send_test(tenant, ACTOR, hook)
-    call_command("runworker", "--until-idle", "--batch", "2")
+    settings.WEBHOOK_DELIVERY_BATCH = 2  # three deliveries: two batches
+    call_command("runworker", "--until-idle", "--only", "webhooks.deliver")
     assert set(hook.deliveries.values_list("status", flat=True)) == {"delivered"}
     assert len(httpserver.log) == 3

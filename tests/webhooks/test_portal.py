@@ -81,17 +81,6 @@ def test_outsider_gets_404(outsider_client, admin_client):
     assert outsider_client.get(f"{PAGE}/{hook.pk}").status_code == 404
 
 
-def test_settings_page_sets_dormancy(admin_client, tenant):
-    url = "/t/acme-corp/portal/settings"
-    assert "Dormant keys" in admin_client.get(url).content.decode()
-    assert admin_client.post(url, {"dormantKeyDays": "45"}).status_code == 303
-    assert tenant.policy.dormant_key_days == 45
-    assert admin_client.post(url, {"dormantKeyDays": "0"}).status_code == 400
-    assert admin_client.post(url, {"dormantKeyDays": ""}).status_code == 303
-    tenant.policy.refresh_from_db()
-    assert tenant.policy.dormant_key_days is None
-
-
 def test_htmx_request_gets_a_fragment(admin_client):
     r = admin_client.get(PAGE, headers={"HX-Request": "true"})
     assert r.status_code == 200

@@ -31,11 +31,11 @@ def _worker_env():
     }
 
 
-def _worker(*args):
+def _worker(*args, batch=20):
     return subprocess.Popen(
-        [sys.executable, "manage.py", "runworker", "--no-jobs", *args],
+        [sys.executable, "manage.py", "runworker", "--only", "webhooks.deliver", *args],
         cwd=ROOT,
-        env=_worker_env(),
+        env={**_worker_env(), "WEBHOOK_DELIVERY_BATCH": str(batch)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -48,7 +48,7 @@ def test_two_worker_processes_deliver_200_events_exactly_once(tenant, make_hook,
     hook, _ = make_hook(httpserver.url_for("/hook"))
     for _ in range(200):
         services.send_test(tenant, ACTOR, hook)
-    workers = [_worker("--until-idle", "--batch", "5") for _ in range(2)]
+    workers = [_worker("--until-idle", batch=5) for _ in range(2)]
     for w in workers:
         _, err = w.communicate(timeout=120)
         assert w.returncode == 0, err.decode()

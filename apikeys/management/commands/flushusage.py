@@ -1,7 +1,7 @@
-"""`python manage.py flushusage`: write this process's buffered usage counters now.
+"""`python manage.py flushusage`: write the buffered usage counters now: those in Redis (what
+`runworker` writes every USAGE_FLUSH_SECONDS) and this process's own.
 
-Served workers flush on their own (every USAGE_FLUSH_SECONDS and on graceful exit); this is
-for scripts and shells that used keys in-process, e.g. after `manage.py shell` or a benchmark.
+For deployments without a worker, and for scripts that used keys in-process (a benchmark).
 """
 
 from django.core.management.base import BaseCommand
