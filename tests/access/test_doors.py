@@ -8,7 +8,16 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from tests.access.conftest import FENCE, INSIDE, agent_row, api_url, call, key_row, later
+from tests.access.conftest import (
+    FENCE,
+    INSIDE,
+    agent_row,
+    api_url,
+    call,
+    key_row,
+    later,
+    spend_budget,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -40,8 +49,8 @@ def test_refresh_from_outside_an_allowlist_is_403_forbidden(world, whose):
 
 def test_refresh_from_inside_both_allowlists_is_served(world):
     issued = world.token()
-    key_row(world.agent_key_id).update(allowed_ips=["10.0.0.0/8"])
-    agent_row(world.agent_id).update(allowed_ips=["10.1.0.0/16"])
+    fence(world, "key", ["10.0.0.0/8"])
+    fence(world, "agent", ["10.1.0.0/16"])
     assert world.refresh(issued["refresh_token"], ip=INSIDE).status_code == 200
 
 
@@ -69,11 +78,11 @@ def test_refresh_of_an_inactive_agent_is_invalid_grant(world):
 # --- 2. a token is not its key: manage:self ------------------------------------------------
 
 
-def rotate(world, credential):
+def rotate(credential):
     return call("post", api_url("acme-corp", "agents/me/rotate"), credential=credential, body={})
 
 
-def deactivate(world, credential):
+def deactivate(credential):
     return call(
         "post", api_url("acme-corp", "agents/me/deactivate"), credential=credential, body={}
     )
@@ -81,7 +90,7 @@ def deactivate(world, credential):
 
 def test_a_token_without_manage_self_may_not_rotate_the_agents_key(world):
     token = world.token()["access_token"]
-    response = rotate(world, token)
+    response = rotate(token)
     assert response.status_code == 403, response.content
     assert response.json()["error"] == "forbidden"
     # Nothing was rotated: the key still authenticates.
@@ -90,37 +99,41 @@ def test_a_token_without_manage_self_may_not_rotate_the_agents_key(world):
 
 def test_a_token_without_manage_self_may_not_deactivate_the_agent(world):
     token = world.token()["access_token"]
-    response = deactivate(world, token)
+    response = deactivate(token)
     assert response.status_code == 403, response.content
     assert response.json()["error"] == "forbidden"
     assert agent_row(world.agent_id).get().is_active
 
 
-def test_a_token_by_default_does_not_carry_manage_self(world):
+def test_a_token_by_default_does_not_carry_manage_self_even_if_the_agent_holds_it(world):
+    world.admin(
+        "patch", f"agents/{world.agent_id}", {"permissions": ["read:reports", "manage:self"]}
+    )
     issued = world.token()
-    assert "manage:self" not in issued["scope"].split()
+    assert issued["scope"].split() == ["read:reports"]
+    assert rotate(issued["access_token"]).status_code == 403
 
 
 def test_a_token_that_named_manage_self_may_rotate(world):
     issued = world.token(scope="read:reports manage:self")
     assert "manage:self" in issued["scope"].split()
-    response = rotate(world, issued["access_token"])
+    response = rotate(issued["access_token"])
     assert response.status_code == 201, response.content
     assert response.json()["apiKey"] != world.agent_secret
 
 
 def test_a_token_that_named_manage_self_may_deactivate(world):
     issued = world.token(scope="manage:self")
-    response = deactivate(world, issued["access_token"])
+    response = deactivate(issued["access_token"])
     assert response.status_code == 200, response.content
     assert not agent_row(world.agent_id).get().is_active
 
 
 def test_the_key_itself_may_always_rotate_and_deactivate(world):
-    response = rotate(world, world.agent_secret)
+    response = rotate(world.agent_secret)
     assert response.status_code == 201, response.content
     new_secret = response.json()["apiKey"]
-    assert deactivate(world, new_secret).status_code == 200
+    assert deactivate(new_secret).status_code == 200
 
 
 def register(world, scope):
@@ -150,7 +163,7 @@ def test_a_registered_clients_default_token_does_not_carry_manage_self(world):
     client = register(world, "read:reports").json()
     issued = default_token(client)
     assert "manage:self" not in issued["scope"].split()
-    assert rotate(world, issued["access_token"]).status_code == 403
+    assert rotate(issued["access_token"]).status_code == 403
 
 
 def test_registration_does_not_hand_out_manage_self_by_default(world):
@@ -163,7 +176,7 @@ def test_registration_does_not_hand_out_manage_self_by_default(world):
     assert response.status_code == 201, response.content
     issued = default_token(response.json())
     assert "manage:self" not in issued["scope"].split()
-    assert rotate(world, issued["access_token"]).status_code == 403
+    assert rotate(issued["access_token"]).status_code == 403
 
 
 # --- 3. deactivation revokes tokens; activation revives none -------------------------------
@@ -184,7 +197,7 @@ def test_deactivate_then_activate_leaves_the_old_tokens_dead(world):
 
 def test_deactivation_by_the_agent_itself_also_ends_its_tokens(world):
     issued = world.token()
-    assert deactivate(world, world.agent_secret).status_code == 200
+    assert deactivate(world.agent_secret).status_code == 200
     world.admin("post", f"agents/{world.agent_id}/activate")
     assert world.me(issued["access_token"]).status_code == 401
 
@@ -348,8 +361,7 @@ def test_a_refresh_refused_by_the_allowlist_leaves_the_refresh_token_unspent(wor
 def test_a_refresh_refused_by_the_rate_limit_leaves_the_refresh_token_unspent(world, tenant):
     issued = world.token()
     key_row(world.agent_key_id).update(rate_limit_per_minute=1)
-    while world.me(world.agent_secret).status_code != 429:
-        pass
+    spend_budget(world.agent_secret, "agents/me")
     refused = world.refresh(issued["refresh_token"])
     assert refused.status_code == 429, refused.content
     assert refused.json()["error"] == "rate_limited"

@@ -20,7 +20,16 @@ from email.utils import format_datetime
 import pytest
 from django.utils import timezone
 
-from tests.access.conftest import FENCE, World, agent_row, api_url, call, key_row, later
+from tests.access.conftest import (
+    FENCE,
+    World,
+    agent_row,
+    api_url,
+    call,
+    key_row,
+    later,
+    spend_budget,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -62,22 +71,24 @@ RULE_NAMES = (
     "other_tenant",
     "rate_limited",
     "deprecated",
+    "deleted",
 )
 
 # fmt: off
 TABLE = {
-    #                     none revoked expired inactive agent  key   agent other  rate   deprecated
-    #                                               expired IPs   IPs   tenant limited
-    "admin_key":          (OK, U401,   U401,   NA,      NA,    F403, NA,   U401,  T429,  WARN),
-    "agent_key":          (OK, U401,   U401,   U401,    U401,  F403, F403, U401,  T429,  WARN),
-    "access_token":       (OK, U401,   U401,   U401,    U401,  F403, F403, U401,  T429,  WARN),
-    "refresh":            (OK, G400,   G400,   G400,    G400,  F403, F403, G400,  T429,  OK),
-    "client_credentials": (OK, C401,   C401,   C401,    C401,  F403, F403, C401,  T429,  WARN),
-    "introspection":      (OK, C401,   C401,   C401,    C401,  F403, F403, C401,  T429,  WARN),
+    #                      none  revo- exp-  agent agent key   agent other rate  depre dele-
+    #                            ked   ired  inact exp.  IPs   IPs   tenan limit cated ted
+    "admin_key":          (OK,   U401, U401, NA,   NA,   F403, NA,   U401, T429, WARN, U401),
+    "agent_key":          (OK,   U401, U401, U401, U401, F403, F403, U401, T429, WARN, U401),
+    "access_token":       (OK,   U401, U401, U401, U401, F403, F403, U401, T429, WARN, U401),
+    "refresh":            (OK,   G400, G400, G400, G400, F403, F403, G400, T429, OK,   G400),
+    "client_credentials": (OK,   C401, C401, C401, C401, F403, F403, C401, T429, WARN, C401),
+    "introspection":      (OK,   C401, C401, C401, C401, F403, F403, C401, T429, WARN, C401),
+    "token_revocation":   (OK,   C401, C401, C401, C401, F403, F403, C401, T429, WARN, C401),
     "verify": tuple(Code(c) for c in (
         "VALID", "REVOKED", "EXPIRED", "DISABLED", "DISABLED", "IP_NOT_ALLOWED", "IP_NOT_ALLOWED",
         "NOT_FOUND", "RATE_LIMITED",
-    )) + (Code("VALID", deprecated=True),),
+    )) + (Code("VALID", deprecated=True), Code("NOT_FOUND")),
 }
 # fmt: on
 
@@ -129,6 +140,21 @@ DOORS = {
         ),
         _a_token,
     ),
+    # RFC 7009 revocation authenticates the client like the token endpoint does.
+    "token_revocation": Door(
+        "agent",
+        lambda w: call(
+            "post",
+            api_url(w.slug, "oauth/revoke"),
+            body={
+                "token": w.state["token"]["access_token"],
+                "client_id": w.agent_id,
+                "client_secret": w.agent_secret,
+            },
+            ip=w.ip,
+        ),
+        _a_token,
+    ),
     # The verified key is the agent's; the verifier (full admin of the tenant in the URL)
     # calls from INSIDE and names the agent's source address in `ip`.
     "verify": Door(
@@ -167,13 +193,10 @@ class Case:
         self.monkeypatch.setattr(timezone, "now", lambda: real() + dt.timedelta(minutes=minutes))
 
     def spend_budget(self):
-        """Use the subject key until its rate limit answers 429 (its limit is 1)."""
-        path = "admin/api-keys" if self.door.subject == "admin" else "agents/me"
-        for _ in range(5):
-            answer = call("get", api_url("acme-corp", path), credential=self.subject_secret)
-            if answer.status_code == 429:
-                return
-        raise AssertionError("the subject key never reached its rate limit")
+        """Use the subject key until its rate limit (set to 1) answers 429."""
+        spend_budget(
+            self.subject_secret, "admin/api-keys" if self.door.subject == "admin" else "agents/me"
+        )
 
 
 def _expire_key_soon(case):
@@ -233,6 +256,9 @@ RULES = {
     "other_tenant": Rule(_other_tenant, audited=True),
     "rate_limited": Rule(_rate_limit),
     "deprecated": Rule(_deprecate),
+    # Deleting the key ends it and the tokens it minted (§5, §10); it no longer exists, so a
+    # use of it is an unknown key (logged, not audited).
+    "deleted": Rule(lambda c: c.world.admin("delete", f"api-keys/{c.subject_id}")),
 }
 
 # --- the checks ----------------------------------------------------------------------------
