@@ -202,14 +202,18 @@ def _round_trip(request, slug, raw, also, also_ip, admits) -> None:
         return
     request.keys_fetched = rows
     request.rate_counted = counted
-    seen = {}
+    seen: dict = {}
     handed = []
     for hit in planned:
         results = counted.get(hit.public_id, [])
         index = seen[hit.public_id] = seen.get(hit.public_id, -1) + 1
-        if hit.use and index < len(results) and results[index][0] <= hit.limit:
+        if hit.use and index < len(results) and _admitted(hit, results[index]):
             handed.append(hit.public_id)
     request.uses_handed = handed
+
+
+def _admitted(hit, counts) -> bool:
+    return all(sum(counts.get(n, 0) for n in names) <= limit for limit, names in hit.checks)
 
 
 def _use(key, ip):

@@ -13,8 +13,9 @@ Redis").
   stored under the epoch the revoke created. Expiry is still checked against the clock on every
   use (the rules read `expires_at`).
 - **One round trip.** `SCRIPT` (one Lua call) checks the epoch the cached rows were read under,
-  and only when it still holds counts every planned rate-limit hit (INCR of the current bucket,
-  GET of the ten before it, the refused request taken back), and hands the uses of the admitted
+  and only when it still holds counts every planned admission (`access.ratelimit.planned`: INCR
+  of each window's current bucket and of each quota counter, GET of the windows' earlier
+  buckets, a refused request taken back out of all of them), and hands the uses of the admitted
   keys to the usage buffer (HINCRBY/HSET). When the epoch moved it changes nothing and returns
   the new epoch: the caller reads the rows with one SQL query, then sends its hits in a second
   round trip.
@@ -37,42 +38,60 @@ log = logging.getLogger("tessera.auth")
 EPOCH = "tessera:epoch:{}"
 ANY_EPOCH = "*"  # a trip that counts whatever the epoch (its rows were just read)
 
-# KEYS: the epoch, then SPAN bucket names per hit (oldest first).
-# ARGV: expected epoch, SPAN, ttl, hit count, then per hit: limit, gate, counts hash, count
-# field, last hash, last field, last value ('' for no usage).
+# KEYS: the epoch, then per hit its counters to increment, then the ones to read.
+# ARGV: the expected epoch, the number of hits, then per hit: counters incremented, counters read,
+# checks, gate, the use (counts hash, field, last hash, field, value; '' for none), each
+# incremented counter's ttl, then per check: limit, n, the n positions it sums (1-based).
+# Returns the epoch, then per hit: refused (0/1) and the value of each of its counters.
 SCRIPT = """
 local epoch = redis.call('GET', KEYS[1]) or '0'
 if ARGV[1] ~= '*' and ARGV[1] ~= epoch then
     return {epoch}
 end
-local span, ttl, n = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {epoch}
-local a, k = 4, 1
-for h = 1, n do
-    local limit, gate = tonumber(ARGV[a + 1]), ARGV[a + 2]
-    local current = KEYS[k + span]
-    local hits = redis.call('INCR', current)
-    if hits == 1 then
-        redis.call('EXPIRE', current, ttl)
-    end
-    local used, oldest = hits, span
-    for j = 1, span - 1 do
-        local v = tonumber(redis.call('GET', KEYS[k + j]) or '0')
-        if v > 0 and oldest == span then
-            oldest = j
+local a, k = 2, 1
+for h = 1, tonumber(ARGV[2]) do
+    local nb, nh, nc, gate = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]),
+        ARGV[a + 4]
+    local use = a + 4
+    a = a + 9
+    local values = {}
+    for i = 1, nb do
+        local v = redis.call('INCR', KEYS[k + i])
+        if v == 1 then
+            redis.call('EXPIRE', KEYS[k + i], tonumber(ARGV[a + i]))
         end
-        used = used + v
+        values[i] = v
     end
-    if used > limit then
-        redis.call('DECR', current)
-    elseif ARGV[a + 3] ~= '' then
-        redis.call('HINCRBY', ARGV[a + 3], ARGV[a + 4], 1)
-        redis.call('HSET', ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
+    a = a + nb
+    for i = 1, nh do
+        values[nb + i] = tonumber(redis.call('GET', KEYS[k + nb + i]) or '0')
     end
-    out[#out + 1] = used
-    out[#out + 1] = oldest
-    a, k = a + 7, k + span
-    if used > limit and gate == '1' then
+    local refused = 0
+    for c = 1, nc do
+        local limit, m, sum = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), 0
+        for j = 1, m do
+            sum = sum + values[tonumber(ARGV[a + 2 + j])]
+        end
+        if sum > limit then
+            refused = 1
+        end
+        a = a + 2 + m
+    end
+    if refused == 1 then
+        for i = 1, nb do
+            redis.call('DECR', KEYS[k + i])
+        end
+    elseif ARGV[use + 1] ~= '' then
+        redis.call('HINCRBY', ARGV[use + 1], ARGV[use + 2], 1)
+        redis.call('HSET', ARGV[use + 3], ARGV[use + 4], ARGV[use + 5])
+    end
+    out[#out + 1] = refused
+    for i = 1, nb + nh do
+        out[#out + 1] = values[i]
+    end
+    k = k + nb + nh
+    if refused == 1 and gate == '1' then
         break
     end
 end
@@ -82,22 +101,34 @@ return out
 
 @dataclass
 class Hit:
-    """One rate-limit count (`names`: the window's buckets, oldest first) and, when admitted, one
-    use handed to the usage buffer (`use`: counts hash, field, last hash, field, value)."""
+    """One admission of a key: its counters incremented (`bumped`, name -> ttl) and read
+    (`history`), refused when any check's counters sum past its limit (`checks`: (limit,
+    names)), and then taken back; when admitted, one use handed to the usage buffer (`use`:
+    counts hash, field, last hash, field, value)."""
 
     public_id: str
-    names: list
-    limit: int
-    ttl: int
+    bumped: dict
+    history: list
+    checks: list
     gate: bool = False  # refused: count nothing after it (the view will not run)
     use: tuple | None = None
+
+    def encode(self) -> tuple[list, list]:
+        names = [*self.bumped, *self.history]
+        position = {name: i + 1 for i, name in enumerate(names)}
+        argv = [len(self.bumped), len(self.history), len(self.checks), "1" if self.gate else "0"]
+        argv += self.use or ("", "", "", "", "")
+        argv += list(self.bumped.values())
+        for limit, counted in self.checks:
+            argv += [limit, len(counted), *(position[n] for n in counted)]
+        return names, argv
 
 
 @dataclass
 class Trip:
     epoch: str
     stale: bool
-    # public_id -> [(used, oldest bucket 1-based), …], one per hit in order
+    # public_id -> [{counter: value}, …], one per hit in order (absent: not counted)
     counted: dict = field(default_factory=dict)
 
 
@@ -137,18 +168,23 @@ def trip(slug: str, expected: str | None, hits: list[Hit]) -> Trip:
     `expected` (`ANY_EPOCH`: always; None: never, just read the epoch)."""
     _, script = client()
     keys = [EPOCH.format(slug)]
-    argv = [expected if expected is not None else "", 0, 0, len(hits)]
-    for hit in hits:
-        keys += hit.names
-        argv[1], argv[2] = len(hit.names), hit.ttl
-        argv += [hit.limit, "1" if hit.gate else "0", *(hit.use or ("", "", "", "", ""))]
+    argv = [expected if expected is not None else "", len(hits)]
+    encoded = [hit.encode() for hit in hits]
+    for names, args in encoded:
+        keys += names
+        argv += args
     reply = script(keys=keys, args=argv)
     epoch = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
     counted = {}
-    for i, hit in enumerate(hits):
-        pair = reply[1 + 2 * i : 3 + 2 * i]
-        if len(pair) == 2:
-            counted.setdefault(hit.public_id, []).append((int(pair[0]), int(pair[1])))
+    at = 1
+    for hit, (names, _) in zip(hits, encoded, strict=True):
+        if at >= len(reply):
+            break
+        values = reply[at + 1 : at + 1 + len(names)]
+        counted.setdefault(hit.public_id, []).append(
+            dict(zip(names, map(int, values), strict=True))
+        )
+        at += 1 + len(names)
     return Trip(epoch, stale=expected not in (epoch, ANY_EPOCH), counted=counted)
 
 

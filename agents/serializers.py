@@ -3,7 +3,10 @@
 `agent()` reads `roles`, `keys` through `.all()`, so list views prefetch them.
 """
 
+from access.ratelimit import quota_status
+from access.rules import access_set, narrow
 from apikeys.serializers import key as key_json
+from apikeys.serializers import quota
 from portal.serializers import ts, uid
 
 
@@ -30,6 +33,7 @@ def agent(a, *, secret: str | None = None) -> dict:
         "lastUsedAt": ts(a.last_used_at),
         "lastUsedIp": a.last_used_ip,
         "rateLimitPerMinute": a.rate_limit_per_minute,
+        "quota": quota(a),
         "createdAt": ts(a.created_at),
         "updatedAt": ts(a.updated_at),
         "createdBy": _by(a, "created_by"),
@@ -37,6 +41,19 @@ def agent(a, *, secret: str | None = None) -> dict:
     }
     if secret is not None:
         data["apiKey"] = secret
+    return data
+
+
+def me(a, key) -> dict:
+    """`/agents/me`: the agent, what the calling key may do now (`keyPermissions`: the agent's
+    access set narrowed to the key's own permissions), and the agent's quota with its use in
+    the current period (SPEC §15). Reads `grants` through `.all()`: prefetch them."""
+    data = agent(a)
+    data["keyPermissions"] = sorted(
+        {e["permission"] for e in narrow(access_set(a), key.permissions)}
+    )
+    status = quota_status(a)
+    data["quota"] = status.as_json() if status else None
     return data
 
 

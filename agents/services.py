@@ -18,6 +18,7 @@ from agents.forms import validate_role_slug
 from agents.models import Agent, Grant, Role, name_key
 from apikeys import services as key_services
 from apikeys.models import ApiKey
+from apikeys.serializers import quota as quota_json
 from audit.services import record
 from portal.errors import Conflict, Invalid, NotFound
 
@@ -108,8 +109,13 @@ def create_agent(
     allowed_ips=None,
     expires_at=None,
     rate_limit_per_minute=None,
+    quota_limit=None,
+    quota_period="",
+    key_permissions=None,
 ):
-    """Create an agent and its first key. Returns (agent, key, plaintext) — show it once."""
+    """Create an agent and its first key. Returns (agent, key, plaintext) — show it once.
+    `key_permissions` narrow the first key (SPEC §15); the quota is the agent's, shared by all
+    its keys and tokens."""
     with transaction.atomic():
         role_objs = _resolve_roles(tenant, roles)
         _check_agent_name_free(tenant, name)
@@ -122,6 +128,8 @@ def create_agent(
             allowed_ips=list(allowed_ips) if allowed_ips else None,
             expires_at=_whole_seconds(expires_at),
             rate_limit_per_minute=rate_limit_per_minute,
+            quota_limit=quota_limit or None,
+            quota_period=quota_period if quota_limit else "",
             **_by(actor, "created_by"),
         )
         _save_unique(agent, _name_taken(name))
@@ -138,9 +146,12 @@ def create_agent(
                 "allowedIps": agent.allowed_ips,
                 "expiresAt": _plain(agent.expires_at),
                 "rateLimitPerMinute": agent.rate_limit_per_minute,
+                "quota": quota_json(agent),
             },
         )
-        key, secret = key_services.mint_key(tenant, actor, name=FIRST_KEY_NAME, agent=agent)
+        key, secret = key_services.mint_key(
+            tenant, actor, name=FIRST_KEY_NAME, agent=agent, permissions=key_permissions
+        )
     return agent, key, secret
 
 
@@ -226,7 +237,17 @@ def delete_agent(tenant, actor, agent) -> None:
 
 
 def mint_agent_key(
-    tenant, actor, agent, *, name, expires_at=None, rate_limit_per_minute=None, allowed_ips=None
+    tenant,
+    actor,
+    agent,
+    *,
+    name,
+    expires_at=None,
+    rate_limit_per_minute=None,
+    allowed_ips=None,
+    permissions=None,
+    quota_limit=None,
+    quota_period="",
 ):
     """Mint another key for the agent. Returns (key, plaintext)."""
     with transaction.atomic():
@@ -239,6 +260,9 @@ def mint_agent_key(
             expires_at=expires_at,
             rate_limit_per_minute=rate_limit_per_minute,
             allowed_ips=allowed_ips,
+            permissions=permissions,
+            quota_limit=quota_limit,
+            quota_period=quota_period,
         )
 
 

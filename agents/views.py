@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from access.decorators import get_or_404, tenant_view
+from access.ratelimit import quota_status
 from access.rules import access_set
 from agents import charts, serializers, services
 from agents.forms import (
@@ -26,7 +27,14 @@ from agents.forms import (
 )
 from agents.models import Agent, Grant, Role
 from apikeys import services as key_services
-from apikeys.forms import DEFAULT_GRACE, GRACE_CHOICES, EmptyForm, RevokeForm, RotateForm
+from apikeys.forms import (
+    DEFAULT_GRACE,
+    GRACE_CHOICES,
+    EmptyForm,
+    RevokeForm,
+    RotateForm,
+    quota_changes,
+)
 from apikeys.models import ApiKey
 from apikeys.search import key_search
 from apikeys.serializers import key as key_json
@@ -58,6 +66,10 @@ AGENT_FIELDS = {
 def agent_changes(data: dict, provided) -> dict:
     """The service keywords for the fields the client sent (expiresAt|expiresIn → expires_at)."""
     changes = {kw: data[field] for field, kw in AGENT_FIELDS.items() if field in provided}
+    if "quota" in provided:
+        changes.update(quota_changes(data["quota"]))
+    if "keyPermissions" in provided:
+        changes["key_permissions"] = data["keyPermissions"]
     if {"expiresAt", "expiresIn"} & set(provided):
         changes["expires_at"] = data["expires_at"]
     return changes
@@ -158,6 +170,7 @@ def detail_context(request, tenant, agent_id, *, agent=None, **extra):
         "chart": charts.bar_chart(summary["daily"]),
         "events": recent_events(tenant, agent, keys, grants),
         "oauth": oauth_services.client_summary(tenant, agent),
+        "agent_quota": quota_status(agent),
         **_choices(),
         **extra,
     }
@@ -327,6 +340,8 @@ def agent_keys(request, tenant, agent_id):
                 expires_at=data["expires_at"],
                 rate_limit_per_minute=data["rateLimitPerMinute"],
                 allowed_ips=data["allowedIps"],
+                permissions=data["permissions"],
+                **quota_changes(data["quota"]),
             )
         return _minted(request, tenant, agent, key, secret)
     return respond(
@@ -538,8 +553,12 @@ def _me(request, tenant, *, with_grants=False) -> Agent:
 
 @tenant_view(api="agent", methods=("GET",))
 def me(request, tenant):
-    """The calling agent and its keys (no secrets)."""
-    return respond(request, json=serializers.agent(_me(request, tenant)))
+    """The calling agent and its keys (no secrets); `keyPermissions`, what the calling key may
+    do now, and the agent's `quota` with its use in the current period (SPEC §15)."""
+    return respond(
+        request,
+        json=lambda: serializers.me(_me(request, tenant, with_grants=True), request.actor.key),
+    )
 
 
 @tenant_view(api="agent", methods=("GET",))

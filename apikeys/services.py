@@ -43,6 +43,9 @@ def _new_key(
     agent,
     rate_limit_per_minute,
     allowed_ips,
+    permissions=None,
+    quota_limit=None,
+    quota_period="",
     rotated_from=None,
     now=None,
 ):
@@ -60,6 +63,9 @@ def _new_key(
         expires_at=expires_at,
         rate_limit_per_minute=rate_limit_per_minute,
         allowed_ips=allowed_ips or None,
+        permissions=list(permissions) if permissions is not None else None,
+        quota_limit=quota_limit or None,
+        quota_period=quota_period if quota_limit else "",
         created_at=now or timezone.now(),
         created_by_type=actor.type,
         created_by_id=actor.id,
@@ -89,11 +95,18 @@ def mint_key(
     agent=None,
     rate_limit_per_minute=None,
     allowed_ips=None,
+    permissions=None,
+    quota_limit=None,
+    quota_period="",
 ):
-    """Mint a key: admin (no agent) or agent. Returns (key, plaintext) — show it once."""
+    """Mint a key: admin (no agent) or agent. Returns (key, plaintext) — show it once.
+    `permissions` (agent keys only; None: all of the agent's access set) narrow what the key
+    may do; `quota_limit` uses per `quota_period` ("day" | "month") bound it (SPEC §15)."""
     kind = ApiKey.Kind.AGENT if agent is not None else ApiKey.Kind.ADMIN
     if kind == ApiKey.Kind.ADMIN:
         check_no_escalation(actor, scopes)
+        if permissions is not None:
+            raise Invalid({"permissions": ["Only agent keys carry permissions."]})
     else:
         scopes = ()
     if expires_at is not None and expires_at <= timezone.now():
@@ -109,6 +122,9 @@ def mint_key(
             agent=agent,
             rate_limit_per_minute=rate_limit_per_minute,
             allowed_ips=allowed_ips,
+            permissions=permissions,
+            quota_limit=quota_limit,
+            quota_period=quota_period,
         )
         record(tenant, actor, "api_key.created", target=key, metadata=_audit_key(key))
     return key, secret
@@ -131,8 +147,8 @@ def replace_keys(tenant, actor, keys, *, grace_period: int = 0, name=None):
     """Replace live `keys` (already locked) by one new key; the old ones are revoked now
     (grace 0) or deprecated with `expiresAt = now + grace`. Returns (new_key, plaintext).
 
-    The new key keeps the first key's name (unless `name` is given), scopes, agent, rate limit
-    and allowlist, and the same lifetime counted from now (none if it had none).
+    The new key keeps the first key's name (unless `name` is given), scopes, agent, rate limit,
+    allowlist, permissions and quota, and the same lifetime counted from now (none if it had none).
     """
     if not keys:
         raise Conflict("There is no live key to rotate.")
@@ -164,6 +180,9 @@ def replace_keys(tenant, actor, keys, *, grace_period: int = 0, name=None):
                 agent=template.agent,
                 rate_limit_per_minute=template.rate_limit_per_minute,
                 allowed_ips=template.allowed_ips,
+                permissions=template.permissions,
+                quota_limit=template.quota_limit,
+                quota_period=template.quota_period,
                 rotated_from=template if len(keys) == 1 else None,
                 now=now,
             )
@@ -381,6 +400,9 @@ UPDATABLE = {
     "note": "note",
     "rate_limit_per_minute": "rateLimitPerMinute",
     "allowed_ips": "allowedIps",
+    "permissions": "permissions",
+    "quota_limit": "quota",
+    "quota_period": "quota",
 }
 
 
@@ -395,6 +417,8 @@ def update_key(tenant, actor, key, **changes):
         changes["allowed_ips"] = changes["allowed_ips"] or None
     with transaction.atomic():
         locked = _lock(tenant, key)
+        if changes.get("permissions") is not None and locked.kind != ApiKey.Kind.AGENT:
+            raise Invalid({"permissions": ["Only agent keys carry permissions."]})
         changed = [f for f, v in changes.items() if getattr(locked, f) != v]
         if not changed:
             return locked
@@ -406,6 +430,9 @@ def update_key(tenant, actor, key, **changes):
             actor,
             "api_key.updated",
             target=locked,
-            metadata={"prefix": locked.prefix, "changes": [UPDATABLE[f] for f in changed]},
+            metadata={
+                "prefix": locked.prefix,
+                "changes": list(dict.fromkeys(UPDATABLE[f] for f in changed)),
+            },
         )
     return locked

@@ -8,8 +8,9 @@ or an admin member's session. Whenever the caller is authorized the answer is 20
 - `REVOKED`, `EXPIRED`: the key's own state;
 - `DISABLED`: its agent is deactivated or past its expiry;
 - `IP_NOT_ALLOWED`: `ip` was given and is outside the key's or its agent's allowlist;
-- `RATE_LIMITED`: the verified key is over its own per-minute limit (SPEC §6b);
-- `INSUFFICIENT_PERMISSIONS`: `permission` was given and is not in the key's access set;
+- `RATE_LIMITED`: the verified key is over a per-minute limit, its own or its agent's (SPEC §6b);
+- `QUOTA_EXCEEDED`: the key's or its agent's day or month quota is used up (SPEC §15);
+- `INSUFFICIENT_PERMISSIONS`: `permission` was given and is outside what the key may do;
 - `VALID`.
 
 Checks run in that order. Lookup and classification are the very functions that authenticate
@@ -21,7 +22,8 @@ past the IP check counts as a use of the verified key: its usage counters and it
 budget. Rejections of keys that
 exist are audited as `api_key.rejected` (with `"via": "verify"`) like any other rejected use.
 
-`permissions` lists an agent key's merged access set (roles ∪ direct ∪ unexpired grants); for an
+`permissions` lists an agent key's effective set: its agent's merged access set (roles ∪ direct ∪
+unexpired grants), narrowed to the key's own `permissions` if it has any (SPEC §15); for an
 admin key it lists its scopes (all admin scopes for a full-admin key), and `permission` is checked
 against them with the admin-API rule that `x:write` implies `x:read`. It is empty for keys that
 are not found, revoked, expired or disabled.
@@ -58,6 +60,7 @@ CODES = {
     "agent_expired": "DISABLED",
     "ip_not_allowed": "IP_NOT_ALLOWED",
 }
+REFUSALS = {"rate_limited": "RATE_LIMITED", "quota_exceeded": "QUOTA_EXCEEDED"}
 
 
 class KeyStringField(JsonTyped, forms.CharField):
@@ -136,9 +139,10 @@ def verify(request, tenant, raw: str, *, permission: str | None = None, ip: str 
         live = reason == "ip_not_allowed"
         return _answer(CODES[reason], key, permissions_of(key) if live else ())
 
-    if ratelimit.hit(key, request=request).exceeded:
-        # Like a 429 on the API itself: counted against the budget, not as a use.
-        return _answer("RATE_LIMITED", key, permissions_of(key))
+    refused = ratelimit.admit(key, request=request).refusal
+    if refused:
+        # Like a 429 on the API itself: it spends neither budget, and is not a use.
+        return _answer(REFUSALS[refused], key, permissions_of(key))
     events.record_use(key, ip, request=request)
     permissions = permissions_of(key)
     if permission is not None and not key_allows(key, permissions, permission):

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from access.decorators import get_or_404, tenant_view
+from access.ratelimit import quota_status
 from agents import charts
 from apikeys import serializers, services
 from apikeys.forms import (
@@ -25,6 +26,7 @@ from apikeys.forms import (
     RotateForm,
     UpdateKeyForm,
     portal_scopes,
+    quota_changes,
 )
 from apikeys.models import ApiKey
 from apikeys.search import key_search
@@ -45,6 +47,7 @@ KEY_FIELDS = {
     "note": "note",
     "rateLimitPerMinute": "rate_limit_per_minute",
     "allowedIps": "allowed_ips",
+    "permissions": "permissions",
 }
 
 
@@ -139,6 +142,7 @@ def api_key_list(request, tenant):
                 expires_at=data["expires_at"],
                 rate_limit_per_minute=data["rateLimitPerMinute"],
                 allowed_ips=data["allowedIps"],
+                **quota_changes(data["quota"]),
             )
         return respond(
             request,
@@ -177,6 +181,7 @@ def detail_context(request, tenant, key, **extra):
         "chart": charts.bar_chart(summary["daily"]),
         "events": list(tenant.audit_events.filter(target_id=str(key.pk))[:EVENTS_SHOWN]),
         "fragment": wants_fragment(request),
+        "key_quota": quota_status(key),
         **extra,
     }
 
@@ -204,6 +209,8 @@ def api_key_detail(request, tenant, key_id):
     if request.method in ("PATCH", "POST"):
         data, form = validate(UpdateKeyForm, request)
         changes = {kw: data[field] for field, kw in KEY_FIELDS.items() if field in form.provided}
+        if "quota" in form.provided:
+            changes.update(quota_changes(data["quota"]))
         key = services.update_key(tenant, request.actor, key, **changes)
         if not request.is_api and not wants_fragment(request):
             messages.success(request, f"Key “{key.name}” ({key.prefix}) saved.")

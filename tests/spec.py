@@ -20,6 +20,8 @@ KEY_FIELDS = {
     "rateLimitPerMinute",
     "allowedIps",
     "note",  # additive (issue 12): a free-text note to tell keys apart
+    "permissions",  # §15: an agent key's own permissions (null: all of its agent's)
+    "quota",  # §15
 }
 AGENT_FIELDS = {
     "id",
@@ -33,6 +35,7 @@ AGENT_FIELDS = {
     "expiresAt",
     "lastUsedAt",
     "rateLimitPerMinute",
+    "quota",  # §15
     "createdAt",
     "updatedAt",
     "keys",

@@ -206,3 +206,21 @@ def test_without_redis_nothing_is_cached(verify, agent_key):
         assert check(verify, agent_key) == "VALID"
     assert len(queries) == 1
     assert not shared._rows
+
+
+def test_quotas_and_the_agent_wide_budget_ride_the_same_round_trip(
+    redis_cache, verify, agent, agent_key
+):
+    """SPEC §15's counters (the key's quota, the agent's quota and minute budget) are counted in
+    the request's one round trip too, and a refusal by any of them spends none of them."""
+    ApiKey.objects.filter(pk=agent_key[0].pk).update(quota_limit=3, quota_period="day")
+    type(agent).objects.filter(pk=agent.pk).update(
+        quota_limit=100, quota_period="month", rate_limit_per_minute=100
+    )
+    assert check(verify, agent_key) == "VALID"
+    with CaptureQueriesContext(connection) as queries, redis_round_trips() as trips:
+        assert check(verify, agent_key) == "VALID"
+    assert (len(queries), len(trips)) == (0, 1), (queries.captured_queries, trips)
+    assert [check(verify, agent_key) for _ in range(2)] == ["VALID", "QUOTA_EXCEEDED"]
+    agent_quota = [k for k in redis_cache.keys("qa:*")]
+    assert [int(redis_cache.get(k)) for k in agent_quota] == [3]  # the refusal was taken back
