@@ -28,10 +28,10 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 
 log = logging.getLogger("tessera.auth")
 
@@ -208,7 +208,16 @@ def cached(slug: str, public_ids: list[str]) -> tuple[dict, str] | None:
             _rows.move_to_end((slug, public_id))
             rows[public_id] = entry[0]
             epochs.add(entry[1])
-    return (rows, epochs.pop()) if len(epochs) == 1 else None
+    if len(epochs) != 1:
+        return None
+    # Each request gets its own Tenant: Django caches related objects on an instance (a tenant's
+    # policy, say), which must not outlive the request that read them.
+    return {pid: replace(row, tenant=_fresh(row.tenant)) for pid, row in rows.items()}, epochs.pop()
+
+
+def _fresh(tenant):
+    fields = ["id", "slug", "name", "created_at"]
+    return type(tenant).from_db(DEFAULT_DB_ALIAS, fields, [getattr(tenant, f) for f in fields])
 
 
 def store(slug: str, rows: dict, epoch: str) -> None:

@@ -224,3 +224,14 @@ def test_quotas_and_the_agent_wide_budget_ride_the_same_round_trip(
     assert [check(verify, agent_key) for _ in range(2)] == ["VALID", "QUOTA_EXCEEDED"]
     agent_quota = [k for k in redis_cache.keys("qa:*")]
     assert [int(redis_cache.get(k)) for k in agent_quota] == [3]  # the refusal was taken back
+
+
+def test_each_request_gets_its_own_tenant_object_from_a_cached_row(redis_cache, verify, agent_key):
+    """Django caches related objects on an instance: a tenant shared between requests would
+    carry one request's reads (its policy, say) into every later one."""
+    assert check(verify, agent_key) == "VALID"
+    public_id = agent_key[0].public_id
+    first, _ = shared.cached("acme-corp", [public_id])
+    second, _ = shared.cached("acme-corp", [public_id])
+    assert first[public_id].tenant is not second[public_id].tenant
+    assert first[public_id].tenant.slug == second[public_id].tenant.slug == "acme-corp"
