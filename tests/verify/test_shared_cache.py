@@ -235,3 +235,25 @@ def test_each_request_gets_its_own_tenant_object_from_a_cached_row(redis_cache, 
     second, _ = shared.cached("acme-corp", [public_id])
     assert first[public_id].tenant is not second[public_id].tenant
     assert first[public_id].tenant.slug == second[public_id].tenant.slug == "acme-corp"
+
+
+def test_agents_me_reuses_the_access_set_authentication_read(redis_cache, make_api, agent_key):
+    """With Redis, /agents/me reads the agent, its roles and its keys (3 queries, none for the
+    key, none for the grants): the access set comes from the authenticated row."""
+    client = make_api(agent_key[1])
+    first = client.get(ME)
+    assert first.status_code == 200
+    with CaptureQueriesContext(connection) as queries, redis_round_trips() as trips:
+        again = client.get(ME)
+    assert again.json()["keyPermissions"] == first.json()["keyPermissions"]
+    assert "read:invoices" in again.json()["keyPermissions"]  # a live grant
+    assert "read:payroll" not in again.json()["keyPermissions"]  # an expired one
+    assert (len(queries), len(trips)) == (3, 1), [q["sql"][:60] for q in queries]
+
+
+def test_agents_me_without_redis_reads_the_key_and_the_agent_with_its_grants(make_api, agent_key):
+    client = make_api(agent_key[1])
+    assert client.get(ME).status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(ME).status_code == 200
+    assert len(queries) == 5, [q["sql"][:60] for q in queries]
