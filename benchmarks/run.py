@@ -55,6 +55,8 @@ SERVED_LABELS = {
     "K2": "K2 GET /agents/me with the key that minted it",
 }
 QUERY_TARGETS = {"V1": 1, "V2": 1, "V3": 1, "V4": 1, "V5": 0, "V6": 1}
+# With Redis, a warm valid key costs no query and one round trip (access.shared).
+REDIS_TARGETS = {"V1": (0, 1), "V2": (0, 1), "V6": (0, 1)}
 
 
 # --- child: one database, in-process ------------------------------------------------------
@@ -446,7 +448,17 @@ def report(result: dict) -> str:
             f"V1/bare {t['V1']['ratio']:.2f} {verdict(t['V1']['ratio'], 'V1')}",
             f"V5/bare {t['V5']['ratio']:.2f} {verdict(t['V5']['ratio'], 'V5')}",
             "queries V1–V4 = 1, V5 = 0, V6 = 1: "
-            + ("met" if all(q[n]["queries"] == v for n, v in QUERY_TARGETS.items()) else "MISSED"),
+            + ("met" if all(q[n]["queries"] == v for n, v in QUERY_TARGETS.items()) else "MISSED")
+            if not db.endswith("+redis")
+            else "warm V1, V2, V6 = 0 queries + 1 Redis round trip: "
+            + (
+                "met"
+                if all(
+                    (q[n]["queries"], q[n].get("redis_round_trips")) == v
+                    for n, v in REDIS_TARGETS.items()
+                )
+                else "MISSED"
+            ),
         ]
         if "D1" in t:
             ratio = t["V1"]["us_per_request"] / t["D1"]["us_per_request"]
