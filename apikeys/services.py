@@ -14,6 +14,7 @@ from access import keyformat, tokens
 from access.actor import Actor
 from access.rules import ADMIN_SCOPES  # noqa: F401
 from apikeys.models import ApiKey
+from apikeys.serializers import quota as quota_json
 from audit.services import record
 from portal.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -82,6 +83,8 @@ def _audit_key(key: ApiKey) -> dict:
         "agentId": str(key.agent_id) if key.agent_id else None,
         "scopes": list(key.scopes),
         "expiresAt": key.expires_at.isoformat() if key.expires_at else None,
+        "permissions": key.permissions,
+        "quota": quota_json(key),
     }
 
 
