@@ -8,7 +8,7 @@ remove the agent's role: checked through `permission` on /keys/verify), and once
 answered sends another burst: not one of those may be accepted.
 
 `REVOCATION_ROUNDS` rounds (500 by default), within `REVOCATION_SECONDS` (60): on a loaded
-machine fewer rounds fit (about 40 on a loaded 2-core machine), and the test prints how many it
+machine fewer rounds fit (40 to 234 on a shared 2-core machine), and the test prints how many it
 ran (at least 5 of each kind).
 """
 
