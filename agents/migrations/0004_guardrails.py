@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('agents', '0003_name_casefold'),
+        ("agents", "0003_name_casefold"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='agent',
-            name='quota_limit',
+            model_name="agent",
+            name="quota_limit",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='agent',
-            name='quota_period',
-            field=models.CharField(blank=True, default='', max_length=5),
+            model_name="agent",
+            name="quota_period",
+            field=models.CharField(blank=True, default="", max_length=5),
         ),
     ]

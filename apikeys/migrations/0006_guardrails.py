@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('apikeys', '0005_revoked_by_rotation'),
+        ("apikeys", "0005_revoked_by_rotation"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='apikey',
-            name='permissions',
+            model_name="apikey",
+            name="permissions",
             field=models.JSONField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='apikey',
-            name='quota_limit',
+            model_name="apikey",
+            name="quota_limit",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='apikey',
-            name='quota_period',
-            field=models.CharField(blank=True, default='', max_length=5),
+            model_name="apikey",
+            name="quota_period",
+            field=models.CharField(blank=True, default="", max_length=5),
         ),
     ]

@@ -120,3 +120,19 @@ def test_wildcards_intersect_both_ways():
     }
     assert narrow(access, None) == access
     assert narrow(access, []) == []
+
+
+def test_verifying_a_narrowed_key_with_a_quota_is_still_one_query(
+    api, bot, admin_call, django_assert_num_queries
+):
+    """The key's permissions and quota, and its agent's, come in the lookup's one statement."""
+    admin_call("patch", f"agents/{bot['id']}", {"quota": {"limit": 100, "period": "day"}})
+    minted = admin_call(
+        "post",
+        f"agents/{bot['id']}/keys",
+        {"name": "r", "permissions": ["read:reports"], "quota": {"limit": 10, "period": "month"}},
+    )
+    verify(api, minted["apiKey"])
+    with django_assert_num_queries(1):
+        answer = verify(api, minted["apiKey"], "read:invoices")
+    assert (answer["code"], answer["permissions"]) == ("INSUFFICIENT_PERMISSIONS", ["read:reports"])
