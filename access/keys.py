@@ -194,7 +194,7 @@ def authenticate_key(request, tenant_slug: str, raw: str, also: str | None = Non
     both public ids to their rows (or None), for `lookup_key(…, known=…)`.
     """
     mine, other = (keyformat.parse(raw), keyformat.parse(also)) if also else (None, None)
-    if mine is not None and other is not None:
+    if mine is not None and other is not None and not hasattr(request, "keys_fetched"):
         ids = list(dict.fromkeys([mine.public_id, other.public_id]))
         found = fetch_keys(ids, with_access=True)
         request.keys_fetched = {public_id: found.get(public_id) for public_id in ids}

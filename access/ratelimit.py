@@ -8,10 +8,11 @@ minute boundary cannot double it. Counting the oldest bucket whole errs on the s
 worst case a key waits up to 6 seconds longer than an exact sliding log would make it. A refused
 request is taken back out of its bucket, so hammering while limited does not extend the wait.
 
-With `CACHE_URL=redis://…` every worker and host shares the buckets (one `INCR` and one `MGET`
-per request). A key over its limit is refused; other keys and tenants are untouched because
-buckets are per key. An agent's `rateLimitPerMinute` is one more window, shared by all its
-keys and tokens (`windows_for`).
+With `CACHE_URL=redis://…` every worker and host shares the buckets, counted by one Lua script
+(`access.shared`) in the request's one round trip to Redis (no EXISTS before INCR). A key over
+its limit is refused; other keys and tenants are untouched because buckets are per key. An
+agent's `rateLimitPerMinute` is one more window, shared by all its keys and tokens
+(`windows_for`).
 
 Quotas (`quotas_for`) count uses per UTC calendar day or month, for a key and for its agent, in
 the same call and the same store: each counter is incremented first and compared after, so no
@@ -27,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 
+from access import shared
 from portal import metrics
 from portal.errors import QuotaExceeded, RateLimited
 
@@ -137,7 +139,7 @@ def quota_status(owner, now: float | None = None) -> QuotaState | None:
     base = f"q:{owner.public_id}" if is_key else f"qa:{owner.pk.hex}"
     tag, ends = period_bounds(owner.quota_period, now)
     try:
-        used = cache.get(f"{base}:{tag}") or 0
+        used = _read(f"{base}:{tag}")
     except Exception:
         log.warning("quota cache unavailable; showing %s as unused", base, exc_info=True)
         used = 0
@@ -165,53 +167,95 @@ class Admission:
         return None
 
 
-def admit(key, now: float | None = None) -> Admission:
+def admit(key, now: float | None = None, request=None) -> Admission:
     """Count one request of `key` in every bucket it touches, in one call: its per-minute
     windows (`windows_for`) and its quotas (`quotas_for`). Each counter is incremented first
     and checked after (INCR), so across app servers no more than a limit is ever accepted; a
     request refused by any bucket is taken back out of all of them, so it spends nothing.
 
+    With Redis, the request's round trip (`access.shared`) may have counted `key` already:
+    `request.rate_counted` holds those counts, read here instead of counting twice.
+
     A key without a quota costs exactly what the rate limit alone did. If the cache fails, the
     request is let through (and logged): an outage of the cache should not take the API down.
     """
     now = _clock() if now is None else now
-    windows = windows_for(key)
-    quotas = quotas_for(key)
-    if not quotas and len(windows) == 1:
-        # The common case, kept as cheap as the rate limit alone: one window, no quota.
-        return Admission(count(*windows[0], WINDOW, now), None, now)
+    counted = getattr(request, "rate_counted", None)
+    precounted = bool(counted and counted.get(key.public_id))
+    if not precounted and shared.client() is None:
+        windows = windows_for(key)
+        if len(windows) == 1 and not quotas_for(key):
+            # The common case, kept as cheap as the rate limit alone: one window, no quota.
+            return Admission(count(*windows[0], WINDOW, now), None, now)
+    plan = _plan(key, now)
+    taken_back = True  # the script takes a refused request back itself
+    if precounted:
+        counts = counted[key.public_id].pop(0)
+    else:
+        try:
+            if shared.client() is not None:
+                hit = shared.Hit(key.public_id, plan.bumped, plan.history, plan.checks)
+                counts = shared.trip("", shared.ANY_EPOCH, [hit]).counted[key.public_id][0]
+            else:
+                counts, taken_back = _counts(plan.bumped, plan.history), False
+        except Exception:
+            log.warning(
+                "rate-limit cache unavailable; letting %s through", key.public_id, exc_info=True
+            )
+            counts = {}
+    states = [_window_state(names, limit, counts, plan.current, now) for names, limit in plan.named]
+    rate = min(states, key=lambda state: state.remaining)
+    quota_states = [QuotaState(lim, per, counts.get(c, 0), at) for c, lim, per, at in plan.ends]
+    refusing = next((q for q in quota_states if q.exceeded), None)
+    admission = Admission(rate, refusing or _tightest(quota_states), now)
+    if admission.refusal:
+        metrics.rate_limited("quota:" if refusing else plan.named[states.index(rate)][0][0])
+    if admission.refusal and counts and not taken_back:
+        _take_back(plan.bumped)
+    return admission
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The counters one request of a key touches, and what each admits."""
+
+    current: int  # the current bucket's number
+    bumped: dict  # counter name -> its ttl: incremented
+    history: list  # the windows' earlier buckets: read
+    named: list  # (a window's bucket names, its limit)
+    ends: list  # (a quota's counter, its limit, period, when the period ends)
+
+    @property
+    def checks(self) -> list:
+        """(limit, names): refused when the names' counts sum past the limit."""
+        return [(limit, names) for names, limit in self.named] + [
+            (limit, [counter]) for counter, limit, _, _ in self.ends
+        ]
+
+
+def _plan(key, now: float) -> Plan:
     current = int(now // BUCKET)
-    bumped: dict[str, int] = {}  # counter name -> its ttl
+    bumped: dict[str, int] = {}
     history: list[str] = []
     named = []
-    for name, limit in windows:
+    for name, limit in windows_for(key):
         names = [f"{name}:{b}" for b in range(current - SPAN + 1, current + 1)]
         bumped[names[-1]] = int(WINDOW + 2 * BUCKET)
         history += names[:-1]
         named.append((names, limit))
     ends = []
-    for base, limit, period in quotas:
+    for base, limit, period in quotas_for(key):
         tag, resets_at = period_bounds(period, now)
         counter = f"{base}:{tag}"
         bumped[counter] = math.ceil(resets_at.timestamp() - now) + 3600
         ends.append((counter, limit, period, resets_at))
-    try:
-        counts = _counts(bumped, history)
-    except Exception:
-        log.warning(
-            "rate-limit cache unavailable; letting %s through", key.public_id, exc_info=True
-        )
-        counts = {}
-    states = [_window_state(names, limit, counts, current, now) for names, limit in named]
-    rate = min(states, key=lambda state: state.remaining)
-    quota_states = [QuotaState(lim, per, counts.get(c, 0), at) for c, lim, per, at in ends]
-    refusing = next((q for q in quota_states if q.exceeded), None)
-    admission = Admission(rate, refusing or _tightest(quota_states), now)
-    if admission.refusal:
-        metrics.rate_limited("quota:" if refusing else windows[states.index(rate)][0])
-    if admission.refusal and counts:
-        _take_back(bumped)
-    return admission
+    return Plan(current, bumped, history, named, ends)
+
+
+def planned(key, use=None, gate=False, now: float | None = None):
+    """The `access.shared.Hit` that counts one request of `key` in the request's round trip."""
+    plan = _plan(key, _clock() if now is None else now)
+    return shared.Hit(key.public_id, plan.bumped, plan.history, plan.checks, gate=gate, use=use)
 
 
 def _tightest(states):
@@ -234,9 +278,9 @@ def _take_back(bumped) -> None:
             log.warning("could not take back a refused request of %s", name)
 
 
-def hit(key, now: float | None = None) -> RateState:
+def hit(key, now: float | None = None, request=None) -> RateState:
     """Count one request for `key` now and say where its tightest window stands."""
-    return admit(key, now).rate
+    return admit(key, now, request).rate
 
 
 def count(name: str, limit: int, window: int = WINDOW, now: float | None = None) -> RateState:
@@ -246,20 +290,34 @@ def count(name: str, limit: int, window: int = WINDOW, now: float | None = None)
     bucket = window / (SPAN - 1)
     current = int(now // bucket)
     names = [f"{name}:{b}" for b in range(current - SPAN + 1, current + 1)]
+    bumped = {names[-1]: int(window + 2 * bucket)}
+    taken_back = True
     try:
-        counts = _counts({names[-1]: int(window + 2 * bucket)}, names[:-1])
+        if shared.client() is not None:
+            hit = shared.Hit(name, bumped, names[:-1], [(limit, names)])
+            counts = shared.trip("", shared.ANY_EPOCH, [hit]).counted[name][0]
+        else:
+            counts, taken_back = _counts(bumped, names[:-1]), False
     except Exception:
         log.warning("rate-limit cache unavailable; letting %s through", name, exc_info=True)
         counts = {}
     used = sum(counts.values())
     if used > limit:
         metrics.rate_limited(name)
-        if counts:
-            _take_back([names[-1]])
+    if used > limit and counts and not taken_back:
+        _take_back([names[-1]])
     oldest = next((i for i, n in enumerate(names) if counts.get(n)), len(names) - 1)
     leaves_at = (current - SPAN + 1 + oldest + 1) * bucket + window
     reset = max(1, math.ceil(leaves_at - now))
     return RateState(limit=limit, remaining=limit - used, reset=reset)
+
+
+def _read(name: str) -> int:
+    """A counter's value (0 when absent), where `admit` counts it."""
+    pair = shared.client()
+    if pair is not None:
+        return int(pair[0].get(name) or 0)
+    return int(cache.get(name) or 0)
 
 
 def _counts(bumped: dict[str, int], history: list[str]) -> dict[str, int]:
@@ -277,11 +335,11 @@ def _counts(bumped: dict[str, int], history: list[str]) -> dict[str, int]:
     return counts
 
 
-def spend(key, now: float | None = None) -> dict:
+def spend(key, now: float | None = None, request=None) -> dict:
     """Count a request of `key` and return its RateLimit-* headers; past a per-minute limit,
     429 `rate_limited`, past a quota 429 `quota_exceeded` (both with `Retry-After`). Every door
     that takes a key calls this."""
-    admission = admit(key, now)
+    admission = admit(key, now, request)
     headers = admission.rate.headers()
     if admission.refusal == "rate_limited":
         raise RateLimited(headers={**headers, "Retry-After": str(admission.rate.reset)})

@@ -100,6 +100,14 @@ def ip_permitted(key, ip: str | None) -> bool:
     )
 
 
+def refusal(key, tenant_slug: str, ip: str | None) -> str | None:
+    """Why a key presented for verification from `ip` (None: not checked) is refused, or None."""
+    reason = key_problem(key, tenant_slug)
+    if reason is None and ip is not None and not ip_permitted(key, ip):
+        reason = "ip_not_allowed"
+    return reason
+
+
 # --- the access set -----------------------------------------------------------------------
 
 

@@ -4,7 +4,7 @@
 """
 
 from access.ratelimit import quota_status
-from access.rules import access_set, narrow
+from access.rules import access_set, key_access_set, narrow
 from apikeys.serializers import key as key_json
 from apikeys.serializers import quota
 from portal.serializers import ts, uid
@@ -48,11 +48,14 @@ def agent(a, *, secret: str | None = None) -> dict:
 def me(a, key) -> dict:
     """`/agents/me`: the agent, what the calling key may do now (`keyPermissions`: the agent's
     access set narrowed to the key's own permissions), and the agent's quota with its use in
-    the current period (SPEC §15). Reads `grants` through `.all()`: prefetch them."""
+    the current period (SPEC §15). `keyPermissions` come from the row authentication read when
+    it holds the agent's access set (`key.access`); else from `grants` through `.all()`:
+    prefetch them."""
     data = agent(a)
-    data["keyPermissions"] = sorted(
-        {e["permission"] for e in narrow(access_set(a), key.permissions)}
+    entries = (
+        key_access_set(key) if key.access is not None else narrow(access_set(a), key.permissions)
     )
+    data["keyPermissions"] = sorted({e["permission"] for e in entries})
     status = quota_status(a)
     data["quota"] = status.as_json() if status else None
     return data

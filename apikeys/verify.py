@@ -42,10 +42,9 @@ from access.keys import KeyRow, fetch_with_access, lookup_key
 from access.rules import (
     PERMISSION_MAX_LENGTH,
     PERMISSION_RE,
-    ip_permitted,
     key_allows,
-    key_problem,
     permissions_of,
+    refusal,
 )
 from apikeys.models import ApiKey
 from portal import metrics
@@ -100,12 +99,14 @@ def parse_body(request) -> dict:
     return request.verify_body
 
 
-def key_to_prefetch(request) -> str | None:
-    """The key in a well-formed body, fetched with the caller's own key (`tenant_view`)."""
+def key_to_prefetch(request) -> tuple[str, str | None] | None:
+    """The key in a well-formed body, fetched with the caller's own key (`tenant_view`), and the
+    address its use is verified from (counted in the same round trip to Redis)."""
     try:
-        return parse_body(request)["key"]
+        body = parse_body(request)
     except ApiError:
         return None  # answered by the view once the caller is authenticated
+    return body["key"], body["ip"]
 
 
 def _answer(code: str, key: KeyRow | None = None, permissions=()) -> dict:
@@ -139,9 +140,7 @@ def verify(request, tenant, raw: str, *, permission: str | None = None, ip: str 
     _, key = lookup_key(raw, getattr(request, "keys_fetched", None) or fetch_with_access(raw))
     if key is None:
         return _answer("NOT_FOUND")
-    reason = key_problem(key, tenant.slug)
-    if reason is None and ip is not None and not ip_permitted(key, ip):
-        reason = "ip_not_allowed"
+    reason = refusal(key, tenant.slug, ip)
     if reason:
         events.reject(key, reason, request=request, via="verify", **({"ip": ip} if ip else {}))
         if reason == "wrong_tenant":
@@ -149,11 +148,11 @@ def verify(request, tenant, raw: str, *, permission: str | None = None, ip: str 
         live = reason == "ip_not_allowed"
         return _answer(CODES[reason], key, permissions_of(key) if live else ())
 
-    refusal = ratelimit.admit(key).refusal
-    if refusal:
+    refused = ratelimit.admit(key, request=request).refusal
+    if refused:
         # Like a 429 on the API itself: it spends neither budget, and is not a use.
-        return _answer(REFUSALS[refusal], key, permissions_of(key))
-    events.record_use(key, ip)
+        return _answer(REFUSALS[refused], key, permissions_of(key))
+    events.record_use(key, ip, request=request)
     permissions = permissions_of(key)
     if permission is not None and not key_allows(key, permissions, permission):
         return _answer("INSUFFICIENT_PERMISSIONS", key, permissions)
