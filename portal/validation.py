@@ -152,6 +152,13 @@ class IntField(JsonTyped, forms.IntegerField):
     json_types = (int,)
     json_type_name = "an integer"
 
+    def json_type_ok(self, value) -> bool:
+        # JSON has one number type: 60.0 is the integer 60 (JSON Schema, and so OpenAPI 3.1,
+        # agree); 1.5 is not an integer.
+        if isinstance(value, float) and value.is_integer():
+            return True
+        return super().json_type_ok(value)
+
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)

@@ -136,6 +136,14 @@ def test_grace_period_bounds_are_accepted(api, key, grace):
     assert api.post(f"{API}/{key.pk}/rotate", {"gracePeriod": grace}).status_code == 201
 
 
+def test_a_whole_number_written_with_a_decimal_point_is_an_integer(api, key):
+    # JSON has one number type: 60.0 is 60 (as JSON Schema and the OpenAPI document read it).
+    response = api.post(f"{API}/{key.pk}/rotate", {"gracePeriod": 60.0})
+    assert response.status_code == 201
+    old = api.get(f"{API}/{key.pk}").json()
+    assert old["status"] == "deprecated"
+
+
 def test_unknown_field_on_rotate(api, key, unchanged):
     assert_400(api.post(f"{API}/{key.pk}/rotate", {"grace": 60}), "grace")
 
