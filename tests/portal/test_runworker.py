@@ -9,6 +9,8 @@ from django.core.management import CommandError, call_command
 
 from agents import housekeeping as agent_housekeeping
 from apikeys import housekeeping, usage
+from elevation import services as elevation_services
+from idempotency import services as idempotency_services
 from oauth import services as oauth_services
 from portal.scheduler import Job, Scheduler
 from webhooks import services as webhook_services
@@ -22,6 +24,8 @@ JOBS = {
     "agents.expiry_notices": (agent_housekeeping, "expiry_notices"),
     "oauth.prune_tokens": (oauth_services, "prune_tokens"),
     "webhooks.prune_outbox": (webhook_services, "prune"),
+    "idempotency.prune_keys": (idempotency_services, "prune_idempotency_keys"),
+    "elevation.expire_requests": (elevation_services, "expire_pending"),
 }
 
 
