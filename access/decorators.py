@@ -6,6 +6,7 @@ session under `/api/v1/`), checks the member role or key scope, and sets `reques
 Another tenant's object is a 404, never a 403.
 """
 
+import logging
 from functools import cache, wraps
 
 from django.apps import apps
@@ -13,11 +14,11 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 
-from access import events, keyformat, ratelimit, tokens
+from access import events, keyformat, ratelimit, shared, tokens
 from access.actor import Actor
 from access.credentials import client_ip, get_credential
-from access.keys import authenticate_key, deprecation_headers
-from access.rules import MANAGE_SELF, scope_allows
+from access.keys import authenticate_key, deprecation_headers, fetch_keys, lookup_key
+from access.rules import MANAGE_SELF, ip_permitted, key_problem, refusal, scope_allows
 from portal.errors import (
     ApiError,
     BadRequest,
@@ -28,6 +29,8 @@ from portal.errors import (
 )
 from portal.middleware import has_session_user
 from portal.respond import render_error
+
+log = logging.getLogger("tessera.auth")
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -104,13 +107,26 @@ def tenant_view(
                             "session and an API key."
                         )
                     also = fetch_also(request) if fetch_also and raw is not None else None
+                    also, also_ip = also if isinstance(also, tuple) else (also, None)
+                    if raw is not None and shared.client() is not None:
+
+                        def admits(key):
+                            try:
+                                _check_method(request, allowed_methods)
+                                _check_key_kind(key, api)
+                                needed = scope if safe else (write_scope or scope)
+                                return api != "admin" or scope_allows(key.scopes, needed)
+                            except ApiError:
+                                return False
+
+                        _round_trip(request, tenant, raw, also, also_ip, admits)
                     key = _authenticate(request, tenant, raw, also) if raw is not None else None
                 except ApiError as exc:
                     return _refused(request, exc)
                 if key is not None:
                     # Counted before the kind and scope checks, so every answer to an
                     # authenticated key (a 403 too) carries its RateLimit-* headers.
-                    extra = _key_headers(key)
+                    extra = _key_headers(key, request)
                     try:
                         _check_method(request, allowed_methods)
                         _check_key_kind(key, api)
@@ -144,7 +160,7 @@ def tenant_view(
             if key is None:
                 return view(request, tenant_obj, *args, **kwargs)
 
-            events.record_use(key, client_ip(request))
+            events.record_use(key, client_ip(request), request)
             try:
                 response = view(request, tenant_obj, *args, **kwargs)
             except Exception as exc:
@@ -176,12 +192,69 @@ def _check_method(request, allowed_methods) -> None:
         raise MethodNotAllowed(headers={"Allow": ", ".join(allow)})
 
 
-def _key_headers(key) -> dict:
+def _round_trip(request, slug, raw, also, also_ip, admits) -> None:
+    """With Redis as the cache: the request's key rows (from this process's memory while the
+    tenant's credential epoch holds, else one SQL query), its rate-limit counts and its uses, in
+    one round trip to Redis (`access.shared`). Leaves `request.keys_fetched`, `rate_counted`
+    and `uses_handed` for the checks that follow, which decide exactly as they would without.
+
+    `admits(key)`: the view would serve this key (method, kind, scope), so its use counts."""
+    mine = keyformat.parse(raw)
+    if mine is None or tokens.looks_like_jwt(raw):
+        return
+    other = keyformat.parse(also) if also else None
+    ids = list(dict.fromkeys([mine.public_id] + ([other.public_id] if other else [])))
+    ip = client_ip(request)
+    planned = []
+
+    def plan(rows):
+        planned.clear()
+        _, key = lookup_key(raw, rows)
+        if key is None or key_problem(key, slug) or not ip_permitted(key, ip):
+            return planned  # refused before it is counted
+        admitted = admits(key)
+        planned.append(ratelimit.planned(key, use=_use(key, ip) if admitted else None, gate=True))
+        if admitted and other is not None:
+            _, verified = lookup_key(also, rows)
+            if verified is not None and refusal(verified, slug, also_ip) is None:
+                planned.append(ratelimit.planned(verified, use=_use(verified, also_ip)))
+        return list(planned)
+
+    try:
+        rows, counted = shared.resolve(slug, ids, _fetch_with_access, plan)
+    except Exception:
+        log.warning("Redis unavailable: reading key rows from the database", exc_info=True)
+        return
+    request.keys_fetched = rows
+    request.rate_counted = counted
+    seen: dict = {}
+    handed = []
+    for hit in planned:
+        results = counted.get(hit.public_id, [])
+        index = seen[hit.public_id] = seen.get(hit.public_id, -1) + 1
+        if hit.use and index < len(results) and _admitted(hit, results[index]):
+            handed.append(hit.public_id)
+    request.uses_handed = handed
+
+
+def _admitted(hit, counts) -> bool:
+    return all(sum(counts.get(n, 0) for n in names) <= limit for limit, names in hit.checks)
+
+
+def _use(key, ip):
+    return events.shared_use(key, ip) if events.shared_use else None
+
+
+def _fetch_with_access(public_ids):
+    return fetch_keys(public_ids, with_access=True)
+
+
+def _key_headers(key, request=None) -> dict:
     """Count the request against the key's rate limit (429 past it) and return the headers every
     answer to this key carries: RateLimit-*, and Deprecation/Sunset for a deprecated key."""
     extra = deprecation_headers(key)
     try:
-        return {**ratelimit.spend(key), **extra}
+        return {**ratelimit.spend(key, request=request), **extra}
     except ApiError as exc:
         exc.headers.update(extra)
         raise

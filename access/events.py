@@ -15,9 +15,18 @@ log = logging.getLogger("tessera.auth")
 # key_used(key, ip): count one use of the key. key_rejected(key, actor, metadata): audit it.
 key_used = Signal()
 key_rejected = Signal()
+# Set by the usage buffer's app: `(key, ip) -> (counts hash, field, last hash, field, value)` when
+# its buffer is the Redis that `access.shared` talks to, so a use rides the request's round trip.
+shared_use = None
 
 
-def record_use(key, ip: str | None) -> None:
+def record_use(key, ip: str | None, request=None) -> None:
+    """Count one use of `key`, unless the request's round trip to Redis already handed it to
+    the usage buffer (`request.uses_handed`, by `access.shared`)."""
+    handed = getattr(request, "uses_handed", None)
+    if handed and key.public_id in handed:
+        handed.remove(key.public_id)
+        return
     key_used.send(sender=None, key=key, ip=ip)
 
 

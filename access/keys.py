@@ -51,7 +51,9 @@ class AgentRow:
     allowed_ips: list | None
     rate_limit_per_minute: int | None
     permissions: list
-    meta: dict | None = None
+    quota_limit: int | None
+    quota_period: str
+    meta: dict | None
 
     def is_expired(self, now=None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
@@ -71,10 +73,13 @@ class KeyRow:
     deprecated_at: datetime | None
     rate_limit_per_minute: int | None
     allowed_ips: list | None
+    permissions: list | None  # the key's own list (null: all of its agent's access set)
+    quota_limit: int | None
+    quota_period: str
+    meta: dict | None
     tenant: object  # a tenants.models.Tenant
     agent: AgentRow | None
     access: tuple | None = None  # with_access: (role permission lists, [permission, expiry])
-    meta: dict | None = None
 
     tenant_id = property(lambda self: self.tenant.pk)
     agent_id = property(lambda self: self.agent.pk if self.agent else None)
@@ -105,12 +110,13 @@ def key_row(row) -> KeyRow:
     """A `KeyRow` from the first `len(COLUMNS)` (+2 with access) values of a row selecting
     `SELECTED` (the token check reads a key in its own statement this way)."""
     v = [x if x is None or f is None else f(x) for f, x in zip(CONVERTERS, row, strict=False)]
-    tenant = _tenant_model().from_db(
-        DEFAULT_DB_ALIAS, ["id", "slug", "name", "created_at"], v[12:16]
+    t, a, end = KEY_FIELDS, KEY_FIELDS + 4, len(COLUMNS)
+    tenant = _tenant_model().from_db(DEFAULT_DB_ALIAS, ["id", "slug", "name", "created_at"], v[t:a])
+    agent = AgentRow(*v[a:end]) if v[a] is not None else None
+    access = (
+        (v[end] or [], [(p, _aware(at)) for p, at in v[end + 1] or []]) if len(v) > end else None
     )
-    agent = AgentRow(*v[16:24], meta=v[25]) if v[16] is not None else None
-    access = (v[26] or [], [(p, _aware(at)) for p, at in v[27] or []]) if len(v) > 26 else None
-    return KeyRow(*v[:12], tenant, agent, access, meta=v[24])
+    return KeyRow(*v[:t], tenant, agent, access)
 
 
 def as_uuid(value):  # SQLite stores a UUID as 32 hex digits; psycopg returns a UUID
@@ -130,10 +136,11 @@ def _aware(value):  # SQLite gives naive UTC datetimes (or text inside JSON); ps
 # Read in this order into KeyRow, the tenant, then AgentRow; `:type` converts a non-null value.
 COLUMNS = """k.id:uuid k.public_id k.kind k.name k.digest k.pepper_id k.scopes:json k.status
  k.expires_at:time k.deprecated_at:time k.rate_limit_per_minute k.allowed_ips:json
+ k.permissions:json k.quota_limit k.quota_period k.meta:json
  t.id:uuid t.slug t.name t.created_at:time
  a.id:uuid a.name a.type a.is_active:bool a.expires_at:time a.allowed_ips:json
- a.rate_limit_per_minute a.permissions:json
- k.meta:json a.meta:json""".split()
+ a.rate_limit_per_minute a.permissions:json a.quota_limit a.quota_period a.meta:json""".split()
+KEY_FIELDS = COLUMNS.index("t.id:uuid")
 CONVERT = {"uuid": as_uuid, "json": _json, "time": _aware, "bool": bool, "": None}
 SELECTED = ", ".join(column.partition(":")[0] for column in COLUMNS)
 CONVERTERS = [CONVERT[column.partition(":")[2]] for column in COLUMNS] + [_json, _json]
@@ -187,7 +194,7 @@ def authenticate_key(request, tenant_slug: str, raw: str, also: str | None = Non
     both public ids to their rows (or None), for `lookup_key(…, known=…)`.
     """
     mine, other = (keyformat.parse(raw), keyformat.parse(also)) if also else (None, None)
-    if mine is not None and other is not None:
+    if mine is not None and other is not None and not hasattr(request, "keys_fetched"):
         ids = list(dict.fromkeys([mine.public_id, other.public_id]))
         found = fetch_keys(ids, with_access=True)
         request.keys_fetched = {public_id: found.get(public_id) for public_id in ids}

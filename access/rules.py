@@ -100,6 +100,14 @@ def ip_permitted(key, ip: str | None) -> bool:
     )
 
 
+def refusal(key, tenant_slug: str, ip: str | None) -> str | None:
+    """Why a key presented for verification from `ip` (None: not checked) is refused, or None."""
+    reason = key_problem(key, tenant_slug)
+    if reason is None and ip is not None and not ip_permitted(key, ip):
+        reason = "ip_not_allowed"
+    return reason
+
+
 # --- the access set -----------------------------------------------------------------------
 
 
@@ -137,15 +145,38 @@ def access_set(agent, now=None) -> list[dict]:
 
 
 def key_access_set(key, now=None) -> list[dict]:
-    """An agent key's access set, from the row `fetch_keys(with_access=True)` read (sources
-    `role` and `grant` without their ids, which that statement does not read)."""
+    """What an agent key may do now, from the row `fetch_keys(with_access=True)` read: its
+    agent's access set (sources `role` and `grant` without their ids, which that statement does
+    not read), narrowed to the key's own `permissions` when it has them (SPEC §15)."""
     role_lists, grants = key.access or ([], [])
-    return merge_access(
+    entries = merge_access(
         (("role", perms) for perms in role_lists),
         key.agent.permissions,
         (("grant", perm, expiry) for perm, expiry in grants),
         now or timezone.now(),
     )
+    return narrow(entries, key.permissions)
+
+
+def narrow(entries: list[dict], permissions: list[str] | None) -> list[dict]:
+    """The intersection of an access set with a key's own `permissions` (None: no narrowing),
+    under `permission_matches`: an entry the key's list covers stays as it is; a key permission
+    narrower than a wildcard entry (`read:reports` under `read:*`) is kept with that entry's
+    source and expiry. Taking a role from the agent therefore narrows every key at once."""
+    if permissions is None:
+        return entries
+    mine = Matcher(permissions)
+    kept = [entry for entry in entries if mine.allows(entry["permission"])]
+    held = {entry["permission"] for entry in kept}
+    for entry in entries:
+        if "*" not in entry["permission"]:
+            continue
+        kept += [
+            {**entry, "permission": perm}
+            for perm in permissions
+            if perm not in held and permission_matches(entry["permission"], perm)
+        ]
+    return kept
 
 
 def permissions_of(key, now=None) -> list[str]:

@@ -5,9 +5,16 @@ import re
 from django import forms
 from django.core.exceptions import ValidationError
 
-from access.rules import MAX_PERMISSIONS, is_permission
 from agents.models import ROLE_SLUG_RE, Agent
-from apikeys.forms import SEARCH_MAX, MintKeyForm, RotateForm
+from apikeys.forms import (
+    SEARCH_MAX,
+    MintKeyForm,
+    QuotaField,
+    RotateForm,
+    key_permissions_field,
+    permissions_field,
+    validate_permission,
+)
 from portal.errors import Invalid
 from portal.validation import (
     ApiForm,
@@ -47,24 +54,12 @@ GRANT_DURATION_CHOICES = [
 ]
 
 
-def validate_permission(value: str) -> str:
-    if not is_permission(value):
-        raise ValidationError(
-            f"'{value[:60]}' is not a permission of the form action:resource (e.g. read:reports)."
-        )
-    return value
-
-
 def validate_role_slug(value: str) -> str:
     if not _SLUG.match(value):
         raise ValidationError(
             f"'{value[:60]}' is not a role slug (lowercase letters, digits and hyphens)."
         )
     return value
-
-
-def permissions_field():
-    return ListField(item_validator=validate_permission, max_items=MAX_PERMISSIONS)
 
 
 class AgentFieldsMixin(forms.Form):
@@ -79,10 +74,13 @@ class AgentFieldsMixin(forms.Form):
     expiresIn = expires_in_field()
     rateLimitPerMinute = IntField(min_value=1, max_value=1_000_000)
     meta = MetaField()
+    quota = QuotaField()
 
 
 class CreateAgentForm(ExpiryFormMixin, AgentFieldsMixin, ApiForm):
     name = NameField()
+    # The first key's own permissions (SPEC §15); null: all of the agent's access set.
+    keyPermissions = key_permissions_field()
 
 
 class UpdateAgentForm(ExpiryFormMixin, AgentFieldsMixin, ApiForm):
@@ -106,9 +104,11 @@ class UpdateAgentForm(ExpiryFormMixin, AgentFieldsMixin, ApiForm):
 
 
 class MintAgentKeyForm(MintKeyForm):
-    """An admin key's body without scopes: an agent key carries its agent's access."""
+    """An admin key's body without scopes: an agent key carries its agent's access, narrowed
+    to its own `permissions` if given (SPEC §15)."""
 
     scopes = None
+    permissions = key_permissions_field()
 
 
 class UuidField(JsonTyped, forms.UUIDField):

@@ -57,6 +57,10 @@ class Agent(models.Model):
     rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
     # Free-form facts for the services the agent calls (SPEC §15); never a secret.
     meta = models.JSONField(default=dict, blank=True)
+    # Uses per UTC calendar `quota_period` ("day" | "month"), shared by every key and token of
+    # the agent (SPEC §15); no limit = no quota. Counted in the cache (`access.ratelimit`).
+    quota_limit = models.PositiveIntegerField(null=True, blank=True)
+    quota_period = models.CharField(max_length=5, blank=True, default="")
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     created_by_type = models.CharField(max_length=16, blank=True)

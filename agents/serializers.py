@@ -3,7 +3,10 @@
 `agent()` reads `roles`, `keys` through `.all()`, so list views prefetch them.
 """
 
+from access.ratelimit import quota_status
+from access.rules import access_set, key_access_set, narrow
 from apikeys.serializers import key as key_json
+from apikeys.serializers import quota
 from portal.serializers import ts, uid
 
 
@@ -31,6 +34,7 @@ def agent(a, *, secret: str | None = None) -> dict:
         "lastUsedIp": a.last_used_ip,
         "rateLimitPerMinute": a.rate_limit_per_minute,
         "meta": dict(a.meta or {}),
+        "quota": quota(a),
         "createdAt": ts(a.created_at),
         "updatedAt": ts(a.updated_at),
         "createdBy": _by(a, "created_by"),
@@ -38,6 +42,22 @@ def agent(a, *, secret: str | None = None) -> dict:
     }
     if secret is not None:
         data["apiKey"] = secret
+    return data
+
+
+def me(a, key) -> dict:
+    """`/agents/me`: the agent, what the calling key may do now (`keyPermissions`: the agent's
+    access set narrowed to the key's own permissions), and the agent's quota with its use in
+    the current period (SPEC §15). `keyPermissions` come from the row authentication read when
+    it holds the agent's access set (`key.access`); else from `grants` through `.all()`:
+    prefetch them."""
+    data = agent(a)
+    entries = (
+        key_access_set(key) if key.access is not None else narrow(access_set(a), key.permissions)
+    )
+    data["keyPermissions"] = sorted({e["permission"] for e in entries})
+    status = quota_status(a)
+    data["quota"] = status.as_json() if status else None
     return data
 
 

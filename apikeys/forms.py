@@ -1,7 +1,9 @@
 """One validator per body, shared by the JSON API and the portal's form posts."""
 
 from django import forms
+from django.core.exceptions import ValidationError
 
+from access.rules import MAX_PERMISSIONS, is_permission
 from apikeys.models import ApiKey
 from apikeys.services import ADMIN_SCOPES, MAX_GRACE_SECONDS
 from portal.errors import Invalid
@@ -12,7 +14,9 @@ from portal.validation import (
     FutureDateTimeField,
     IntField,
     IpListField,
+    JsonTyped,
     ListField,
+    ListWidget,
     MetaField,
     NameField,
     StrField,
@@ -59,6 +63,83 @@ GRACE_CHOICES = [
 DEFAULT_GRACE = str(86400)
 
 
+def validate_permission(value: str) -> str:
+    if not is_permission(value):
+        raise ValidationError(
+            f"'{value[:60]}' is not a permission of the form action:resource (e.g. read:reports)."
+        )
+    return value
+
+
+def permissions_field(**kwargs):
+    return ListField(item_validator=validate_permission, max_items=MAX_PERMISSIONS, **kwargs)
+
+
+class NullableListWidget(ListWidget):
+    """A blank portal box is null (a key's permissions: all of its agent's), as in JSON."""
+
+    def value_from_datadict(self, data, files, name):
+        value = super().value_from_datadict(data, files, name)
+        return None if value == [] and hasattr(data, "getlist") else value
+
+
+def key_permissions_field():
+    """An agent key's own permissions: a list, or null for all of its agent's (SPEC §15)."""
+    return permissions_field(widget=NullableListWidget)
+
+
+QUOTA_PERIODS = ("day", "month")
+MAX_QUOTA = 1_000_000_000
+
+
+class QuotaWidget(forms.Widget):
+    """A portal form's `quotaLimit` and `quotaPeriod` inputs as one quota (blank limit: none)."""
+
+    parts = ("quotaLimit", "quotaPeriod")
+
+    def value_from_datadict(self, data, files, name):
+        if not hasattr(data, "getlist"):
+            return data.get(name)
+        limit = (data.get("quotaLimit") or "").strip()
+        if not limit:
+            return None
+        return {
+            "limit": int(limit) if limit.isdigit() else limit,
+            "period": data.get("quotaPeriod"),
+        }
+
+
+class QuotaField(JsonTyped, forms.Field):
+    """`quota`: `{"limit": int ≥ 1, "period": "day" | "month"}` or null (SPEC §15)."""
+
+    widget = QuotaWidget
+    json_types = (dict,)
+    json_type_name = 'an object {"limit": int, "period": "day"|"month"} or null'
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if value is None:
+            return None
+        if not isinstance(value, dict) or set(value) != {"limit", "period"}:
+            raise ValidationError('Must be {"limit": int, "period": "day"|"month"} or null.')
+        limit, period = value["limit"], value["period"]
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_QUOTA:
+            raise ValidationError(f"The limit must be a whole number from 1 to {MAX_QUOTA}.")
+        if period not in QUOTA_PERIODS:
+            raise ValidationError('The period must be "day" or "month".')
+        return {"limit": limit, "period": period}
+
+
+def quota_changes(quota) -> dict:
+    """The service keywords for a cleaned `quota` (None clears it)."""
+    if quota is None:
+        return {"quota_limit": None, "quota_period": ""}
+    return {"quota_limit": quota["limit"], "quota_period": quota["period"]}
+
+
 class MintKeyForm(ExpiryFormMixin, ApiForm):
     name = NameField()
     scopes = ListField(choices=ADMIN_SCOPES)
@@ -67,6 +148,7 @@ class MintKeyForm(ExpiryFormMixin, ApiForm):
     rateLimitPerMinute = IntField(min_value=1, max_value=1_000_000)
     allowedIps = IpListField()
     meta = MetaField()
+    quota = QuotaField()
 
 
 class RotateForm(ApiForm):
@@ -104,6 +186,9 @@ class UpdateKeyForm(ApiForm):
     rateLimitPerMinute = IntField(min_value=1, max_value=1_000_000)
     allowedIps = IpListField()
     meta = MetaField()
+    quota = QuotaField()
+    # An agent key's own permissions; null: all of its agent's access set (SPEC §15).
+    permissions = key_permissions_field()
 
     def clean(self):
         cleaned = super().clean()

@@ -36,6 +36,12 @@ class ApiKey(models.Model):
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
     allowed_ips = models.JSONField(null=True, blank=True)
+    # An agent key's own permissions (null: all of its agent's access set); what it may do is
+    # always their intersection with the agent's access set at the time of use (SPEC §15).
+    permissions = models.JSONField(null=True, blank=True)
+    # Uses per UTC calendar `quota_period` ("day" | "month"); no limit = no quota (SPEC §15).
+    quota_limit = models.PositiveIntegerField(null=True, blank=True)
+    quota_period = models.CharField(max_length=5, blank=True, default="")
     # What people need to tell keys apart (two keys named `ci`); never a secret.
     note = models.CharField(max_length=500, blank=True, default="")
     # Merged over its agent's `meta` by /keys/verify (SPEC §15); never a secret.

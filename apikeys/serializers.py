@@ -29,7 +29,17 @@ def key(k, *, secret: str | None = None) -> dict:
         "allowedIps": list(k.allowed_ips) if k.allowed_ips else None,
         "note": k.note,
         "meta": dict(k.meta or {}),
+        # An agent key's own permissions (null: all of its agent's access set; SPEC §15).
+        "permissions": list(k.permissions) if k.permissions is not None else None,
+        "quota": quota(k),
     }
     if secret is not None:
         data["apiKey"] = secret
     return data
+
+
+def quota(owner) -> dict | None:
+    """`{limit, period}` of an agent's or key's quota, or None (SPEC §15)."""
+    if not owner.quota_limit:
+        return None
+    return {"limit": owner.quota_limit, "period": owner.quota_period}

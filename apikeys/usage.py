@@ -39,6 +39,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from access.shared import redis_url as shared_redis_url
 from agents.models import Agent
 from apikeys.models import ApiKey, KeyUsage
 from audit.services import record
@@ -95,6 +96,24 @@ def record_rejection(key, actor, metadata: dict) -> None:
         count = previous[3] + 1 if previous else 1
         _rejections[(key.pk, reason)] = (key, actor, metadata, count)
     _flush_if_due()
+
+
+def shared_use(key, ip: str | None, now=None) -> tuple | None:
+    """The writes that count one use of `key` in the Redis buffer (`RedisBuffer.add`'s), for
+    `access.shared` to send in the request's one round trip; None when the buffer is not the
+    Redis that the cache is."""
+    shared = _redis()
+    if shared is None or settings.USAGE_REDIS_URL != shared_redis_url():
+        return None
+    now = now or timezone.now()
+    bucket = (key.pk, key.agent_id, key.tenant_id, now.date())
+    return (
+        shared.counts_name,
+        _count_field(bucket),
+        shared.last_name,
+        str(key.pk),
+        _last_value(now, ip, key.agent_id),
+    )
 
 
 def on_key_used(sender, key, ip, **kwargs) -> None:

@@ -8,8 +8,9 @@ or an admin member's session. Whenever the caller is authorized the answer is 20
 - `REVOKED`, `EXPIRED`: the key's own state;
 - `DISABLED`: its agent is deactivated or past its expiry;
 - `IP_NOT_ALLOWED`: `ip` was given and is outside the key's or its agent's allowlist;
-- `RATE_LIMITED`: the verified key is over its own per-minute limit (SPEC §6b);
-- `INSUFFICIENT_PERMISSIONS`: `permission` was given and is not in the key's access set;
+- `RATE_LIMITED`: the verified key is over a per-minute limit, its own or its agent's (SPEC §6b);
+- `QUOTA_EXCEEDED`: the key's or its agent's day or month quota is used up (SPEC §15);
+- `INSUFFICIENT_PERMISSIONS`: `permission` was given and is outside what the key may do;
 - `VALID`.
 
 Checks run in that order. Lookup and classification are the very functions that authenticate
@@ -21,7 +22,8 @@ past the IP check counts as a use of the verified key: its usage counters and it
 budget. Rejections of keys that
 exist are audited as `api_key.rejected` (with `"via": "verify"`) like any other rejected use.
 
-`permissions` lists an agent key's merged access set (roles ∪ direct ∪ unexpired grants); for an
+`permissions` lists an agent key's effective set: its agent's merged access set (roles ∪ direct ∪
+unexpired grants), narrowed to the key's own `permissions` if it has any (SPEC §15); for an
 admin key it lists its scopes (all admin scopes for a full-admin key), and `permission` is checked
 against them with the admin-API rule that `x:write` implies `x:read`. It is empty for keys that
 are not found, revoked, expired or disabled.
@@ -40,10 +42,9 @@ from access.keys import KeyRow, fetch_with_access, lookup_key
 from access.rules import (
     PERMISSION_MAX_LENGTH,
     PERMISSION_RE,
-    ip_permitted,
     key_allows,
-    key_problem,
     permissions_of,
+    refusal,
 )
 from apikeys.models import ApiKey
 from portal import metrics
@@ -60,6 +61,7 @@ CODES = {
     "agent_expired": "DISABLED",
     "ip_not_allowed": "IP_NOT_ALLOWED",
 }
+REFUSALS = {"rate_limited": "RATE_LIMITED", "quota_exceeded": "QUOTA_EXCEEDED"}
 
 
 class KeyStringField(JsonTyped, forms.CharField):
@@ -97,12 +99,14 @@ def parse_body(request) -> dict:
     return request.verify_body
 
 
-def key_to_prefetch(request) -> str | None:
-    """The key in a well-formed body, fetched with the caller's own key (`tenant_view`)."""
+def key_to_prefetch(request) -> tuple[str, str | None] | None:
+    """The key in a well-formed body, fetched with the caller's own key (`tenant_view`), and the
+    address its use is verified from (counted in the same round trip to Redis)."""
     try:
-        return parse_body(request)["key"]
+        body = parse_body(request)
     except ApiError:
         return None  # answered by the view once the caller is authenticated
+    return body["key"], body["ip"]
 
 
 def _answer(code: str, key: KeyRow | None = None, permissions=()) -> dict:
@@ -136,9 +140,7 @@ def verify(request, tenant, raw: str, *, permission: str | None = None, ip: str 
     _, key = lookup_key(raw, getattr(request, "keys_fetched", None) or fetch_with_access(raw))
     if key is None:
         return _answer("NOT_FOUND")
-    reason = key_problem(key, tenant.slug)
-    if reason is None and ip is not None and not ip_permitted(key, ip):
-        reason = "ip_not_allowed"
+    reason = refusal(key, tenant.slug, ip)
     if reason:
         events.reject(key, reason, request=request, via="verify", **({"ip": ip} if ip else {}))
         if reason == "wrong_tenant":
@@ -146,10 +148,11 @@ def verify(request, tenant, raw: str, *, permission: str | None = None, ip: str 
         live = reason == "ip_not_allowed"
         return _answer(CODES[reason], key, permissions_of(key) if live else ())
 
-    if ratelimit.hit(key).exceeded:
-        # Like a 429 on the API itself: counted against the budget, not as a use.
-        return _answer("RATE_LIMITED", key, permissions_of(key))
-    events.record_use(key, ip)
+    refused = ratelimit.admit(key, request=request).refusal
+    if refused:
+        # Like a 429 on the API itself: it spends neither budget, and is not a use.
+        return _answer(REFUSALS[refused], key, permissions_of(key))
+    events.record_use(key, ip, request=request)
     permissions = permissions_of(key)
     if permission is not None and not key_allows(key, permissions, permission):
         return _answer("INSUFFICIENT_PERMISSIONS", key, permissions)

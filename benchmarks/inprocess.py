@@ -7,6 +7,7 @@ one run), never sped up, so the best round is the measurement and the rest is no
 `timeit` advises). The median over rounds of the per-round ratio is kept in the JSON too.
 """
 
+import contextlib
 import gc
 import json
 import statistics
@@ -57,13 +58,46 @@ def request_fn(client: Client, keys, name: str):
     return lambda: client.get(path, headers=headers)
 
 
+@contextlib.contextmanager
+def redis_round_trips():
+    """Count the round trips this process makes to Redis: every packed write a redis-py
+    connection sends (one per command, one per pipeline or script call) is answered once.
+    Yields a list whose length is the count (the commands sent, for a failing test's message).
+    """
+    from redis.connection import AbstractConnection
+
+    sent = []
+    original = AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(command)
+        return original(self, command, check_health)
+
+    AbstractConnection.send_packed_command = counting
+    try:
+        yield sent
+    finally:
+        AbstractConnection.send_packed_command = original
+
+
+def _uses_redis() -> bool:
+    from django.conf import settings
+
+    return "redis" in settings.CACHES["default"]["BACKEND"].lower()
+
+
 def check(client, keys, names) -> dict:
-    """Make one request per scenario, check its status, and count its SQL queries."""
+    """Make one request per scenario, check its status, and count its SQL queries (and its
+    round trips to Redis when Redis is the cache)."""
     out = {}
     for name in names:
         fn = request_fn(client, keys, name)
         fn()  # warm up: first-use work (an audited rejection, cached lookups) is not steady state
-        with CaptureQueriesContext(connection) as ctx:
+        fn()  # the second fills the key-row cache under the epoch the first one created
+        with (
+            CaptureQueriesContext(connection) as ctx,
+            redis_round_trips() if _uses_redis() else contextlib.nullcontext() as trips,
+        ):
             response = fn()
         expected = SCENARIOS[name][3]
         if response.status_code != expected:
@@ -78,6 +112,8 @@ def check(client, keys, names) -> dict:
             "queries": len(ctx.captured_queries),
             "sql": [_statement(q["sql"]) for q in ctx.captured_queries],
         }
+        if trips is not None:
+            out[name]["redis_round_trips"] = len(trips)
     return out
 
 

@@ -86,6 +86,12 @@ class RateLimited(ApiError):
     status, code, default_message = 429, "rate_limited", "Rate limit exceeded."
 
 
+class QuotaExceeded(RateLimited):
+    """Past a key's or agent's day or month quota (SPEC §15): 429 until the period ends."""
+
+    code, default_message = "quota_exceeded", "Quota exceeded for this period."
+
+
 class ServiceUnavailable(ApiError):
     status, code, default_message = 503, "service_unavailable", "Service unavailable."
 

@@ -180,6 +180,10 @@ if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     # Rate-limit counters live here (one per key and minute): culling at locmem's default of
     # 300 entries would silently reset them.
     CACHES["default"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 100_000)
+# With Redis as the cache, each process keeps up to KEY_ROW_CACHE_SIZE key rows, used while their
+# tenant's credential epoch holds and for at most KEY_ROW_MAX_AGE seconds (access.shared).
+KEY_ROW_CACHE_SIZE = env.int("KEY_ROW_CACHE_SIZE", default=10_000)
+KEY_ROW_MAX_AGE = env.float("KEY_ROW_MAX_AGE", default=30.0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "tenants.User"

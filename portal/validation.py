@@ -21,7 +21,7 @@ from portal.errors import BadRequest, Invalid, PayloadTooLarge, UnsupportedMedia
 
 FORM_ONLY_FIELDS = {"csrfmiddlewaretoken"}
 # Fields only the portal's form posts carry (a mint form's one-time nonce, portal/once.py).
-PORTAL_FORM_FIELDS = {"nonce", "access"}
+PORTAL_FORM_FIELDS = {"nonce", "access", "quotaLimit", "quotaPeriod"}
 
 
 def read_body(request):
@@ -388,6 +388,12 @@ class ApiForm(forms.Form):
         self.is_json = not hasattr(self.raw, "getlist")
         super().__init__(self.raw, **kwargs)
         self.provided = {k for k in self.raw if k in self.fields}
+        # A form field posted as several inputs (a quota's limit and period) counts as sent.
+        self.provided |= {
+            name
+            for name, field in self.fields.items()
+            if not self.is_json and set(getattr(field.widget, "parts", ())) & set(self.raw)
+        }
 
     def validate(self) -> dict:
         errors = unstorable_fields(self.raw, list(self.raw))

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
 
-from access import ratelimit
+from access import ratelimit, shared
 from access.actor import Actor
 from apikeys import services as key_services
 from apikeys import usage
@@ -31,6 +31,7 @@ requires_postgres = pytest.mark.skipif(
 def _clean_state(monkeypatch):
     cache.clear()
     usage.reset()
+    shared.clear()  # key rows cached under Redis's epochs (access.shared)
     # Rate-limit windows are wall-clock minutes: a test counting its requests' budget must not
     # straddle a minute boundary. Each test runs in the middle of one (fixed) window; tests of
     # the windows themselves pass `now` explicitly.

@@ -21,6 +21,8 @@ KEY_FIELDS = {
     "allowedIps",
     "note",  # additive (issue 12): a free-text note to tell keys apart
     "meta",  # SPEC §15
+    "permissions",  # §15: an agent key's own permissions (null: all of its agent's)
+    "quota",  # §15
 }
 AGENT_FIELDS = {
     "id",
@@ -34,6 +36,7 @@ AGENT_FIELDS = {
     "expiresAt",
     "lastUsedAt",
     "rateLimitPerMinute",
+    "quota",  # §15
     "createdAt",
     "updatedAt",
     "keys",

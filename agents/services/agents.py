@@ -7,6 +7,7 @@ from access import tokens
 from agents.models import Agent, Role, name_key
 from agents.services._common import _by, _lock_agent, _plain, _save_unique
 from apikeys import services as key_services
+from apikeys.serializers import quota as quota_json
 from audit.services import record
 from portal.errors import Conflict, Invalid
 
@@ -55,8 +56,13 @@ def create_agent(
     expires_at=None,
     rate_limit_per_minute=None,
     meta=None,
+    quota_limit=None,
+    quota_period="",
+    key_permissions=None,
 ):
-    """Create an agent and its first key. Returns (agent, key, plaintext) — show it once."""
+    """Create an agent and its first key. Returns (agent, key, plaintext) — show it once.
+    `key_permissions` narrow the first key (SPEC §15); the quota is the agent's, shared by all
+    its keys and tokens."""
     with transaction.atomic():
         role_objs = _resolve_roles(tenant, roles)
         _check_agent_name_free(tenant, name)
@@ -70,6 +76,8 @@ def create_agent(
             expires_at=_whole_seconds(expires_at),
             rate_limit_per_minute=rate_limit_per_minute,
             meta=dict(meta or {}),
+            quota_limit=quota_limit or None,
+            quota_period=quota_period if quota_limit else "",
             **_by(actor, "created_by"),
         )
         _save_unique(agent, _name_taken(name))
@@ -86,9 +94,12 @@ def create_agent(
                 "allowedIps": agent.allowed_ips,
                 "expiresAt": _plain(agent.expires_at),
                 "rateLimitPerMinute": agent.rate_limit_per_minute,
+                "quota": quota_json(agent),
             },
         )
-        key, secret = key_services.mint_key(tenant, actor, name=FIRST_KEY_NAME, agent=agent)
+        key, secret = key_services.mint_key(
+            tenant, actor, name=FIRST_KEY_NAME, agent=agent, permissions=key_permissions
+        )
     return agent, key, secret
 
 

@@ -20,6 +20,9 @@ def mint_agent_key(
     rate_limit_per_minute=None,
     allowed_ips=None,
     meta=None,
+    permissions=None,
+    quota_limit=None,
+    quota_period="",
 ):
     """Mint another key for the agent. Returns (key, plaintext)."""
     with transaction.atomic():
@@ -33,6 +36,9 @@ def mint_agent_key(
             rate_limit_per_minute=rate_limit_per_minute,
             allowed_ips=allowed_ips,
             meta=meta,
+            permissions=permissions,
+            quota_limit=quota_limit,
+            quota_period=quota_period,
         )
 
 

@@ -15,7 +15,7 @@ from agents.views.pages import (
     list_page,
     portal_url,
 )
-from apikeys.forms import EmptyForm
+from apikeys.forms import EmptyForm, quota_changes
 from idempotency.decorators import idempotent
 from portal import once
 from portal.pagination import paginate
@@ -39,6 +39,10 @@ AGENT_FIELDS = {
 def agent_changes(data: dict, provided) -> dict:
     """The service keywords for the fields the client sent (expiresAt|expiresIn → expires_at)."""
     changes = {kw: data[field] for field, kw in AGENT_FIELDS.items() if field in provided}
+    if "quota" in provided:
+        changes.update(quota_changes(data["quota"]))
+    if "keyPermissions" in provided:
+        changes["key_permissions"] = data["keyPermissions"]
     if {"expiresAt", "expiresIn"} & set(provided):
         changes["expires_at"] = data["expires_at"]
     return changes

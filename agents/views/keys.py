@@ -6,7 +6,7 @@ from agents import services
 from agents.forms import MintAgentKeyForm, PortalRotateAllForm, RotateAgentKeyForm
 from agents.views.pages import DETAIL, detail_context, detail_page, get_agent, portal_url
 from apikeys import services as key_services
-from apikeys.forms import EmptyForm, RevokeForm, RotateForm
+from apikeys.forms import EmptyForm, RevokeForm, RotateForm, quota_changes
 from apikeys.serializers import key as key_json
 from idempotency.decorators import idempotent
 from portal import once
@@ -63,6 +63,8 @@ def agent_keys(request, tenant, agent_id):
                 rate_limit_per_minute=data["rateLimitPerMinute"],
                 allowed_ips=data["allowedIps"],
                 meta=data["meta"],
+                permissions=data["permissions"],
+                **quota_changes(data["quota"]),
             )
         return _minted(request, tenant, agent, key, secret)
     return respond(

@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from access.decorators import get_or_404
+from access.ratelimit import quota_status
 from access.rules import access_set
 from agents import charts
 from agents.forms import AGENT_EXPIRY_CHOICES, GRANT_DURATION_CHOICES, AgentFilterForm
@@ -118,6 +119,7 @@ def detail_context(request, tenant, agent_id, *, agent=None, **extra):
         "chart": charts.bar_chart(summary["daily"]),
         "events": recent_events(tenant, agent, keys, grants),
         "oauth": oauth_services.client_summary(tenant, agent),
+        "agent_quota": quota_status(agent),
         **pending_context(tenant, agent=agent),
         **_choices(),
         **extra,

@@ -17,8 +17,15 @@ def _me(request, tenant, *, with_grants=False) -> Agent:
 
 @tenant_view(api="agent", methods=("GET",))
 def me(request, tenant):
-    """The calling agent and its keys (no secrets)."""
-    return respond(request, json=serializers.agent(_me(request, tenant)))
+    """The calling agent and its keys (no secrets); `keyPermissions`, what the calling key may
+    do now, and the agent's `quota` with its use in the current period (SPEC §15)."""
+    key = request.actor.key
+    # With Redis, authentication read the agent's roles and grants with the key (access.shared):
+    # they are not read again.
+    return respond(
+        request,
+        json=lambda: serializers.me(_me(request, tenant, with_grants=key.access is None), key),
+    )
 
 
 @tenant_view(api="agent", methods=("GET",))

@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from access import keyformat
 from apikeys.models import ApiKey
+from apikeys.serializers import quota as quota_json
 from portal.errors import NotFound
 
 
@@ -18,6 +19,9 @@ def _new_key(
     agent,
     rate_limit_per_minute,
     allowed_ips,
+    permissions=None,
+    quota_limit=None,
+    quota_period="",
     rotated_from=None,
     now=None,
     meta=None,
@@ -37,6 +41,9 @@ def _new_key(
         rate_limit_per_minute=rate_limit_per_minute,
         allowed_ips=allowed_ips or None,
         meta=dict(meta or {}),
+        permissions=list(permissions) if permissions is not None else None,
+        quota_limit=quota_limit or None,
+        quota_period=quota_period if quota_limit else "",
         created_at=now or timezone.now(),
         created_by_type=actor.type,
         created_by_id=actor.id,
@@ -53,6 +60,8 @@ def _audit_key(key: ApiKey) -> dict:
         "agentId": str(key.agent_id) if key.agent_id else None,
         "scopes": list(key.scopes),
         "expiresAt": key.expires_at.isoformat() if key.expires_at else None,
+        "permissions": key.permissions,
+        "quota": quota_json(key),
     }
 
 

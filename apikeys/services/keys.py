@@ -32,11 +32,18 @@ def mint_key(
     rate_limit_per_minute=None,
     allowed_ips=None,
     meta=None,
+    permissions=None,
+    quota_limit=None,
+    quota_period="",
 ):
-    """Mint a key: admin (no agent) or agent. Returns (key, plaintext) — show it once."""
+    """Mint a key: admin (no agent) or agent. Returns (key, plaintext) — show it once.
+    `permissions` (agent keys only; None: all of the agent's access set) narrow what the key
+    may do; `quota_limit` uses per `quota_period` ("day" | "month") bound it (SPEC §15)."""
     kind = ApiKey.Kind.AGENT if agent is not None else ApiKey.Kind.ADMIN
     if kind == ApiKey.Kind.ADMIN:
         check_no_escalation(actor, scopes)
+        if permissions is not None:
+            raise Invalid({"permissions": ["Only agent keys carry permissions."]})
     else:
         scopes = ()
     if expires_at is not None and expires_at <= timezone.now():
@@ -53,6 +60,9 @@ def mint_key(
             rate_limit_per_minute=rate_limit_per_minute,
             allowed_ips=allowed_ips,
             meta=meta,
+            permissions=permissions,
+            quota_limit=quota_limit,
+            quota_period=quota_period,
         )
         record(tenant, actor, "api_key.created", target=key, metadata=_audit_key(key))
     return key, secret
@@ -79,6 +89,9 @@ UPDATABLE = {
     "rate_limit_per_minute": "rateLimitPerMinute",
     "allowed_ips": "allowedIps",
     "meta": "meta",
+    "permissions": "permissions",
+    "quota_limit": "quota",
+    "quota_period": "quota",
 }
 
 
@@ -95,6 +108,8 @@ def update_key(tenant, actor, key, **changes):
         changes["meta"] = dict(changes["meta"] or {})
     with transaction.atomic():
         locked = _lock(tenant, key)
+        if changes.get("permissions") is not None and locked.kind != ApiKey.Kind.AGENT:
+            raise Invalid({"permissions": ["Only agent keys carry permissions."]})
         changed = [f for f, v in changes.items() if getattr(locked, f) != v]
         if not changed:
             return locked
@@ -106,6 +121,9 @@ def update_key(tenant, actor, key, **changes):
             actor,
             "api_key.updated",
             target=locked,
-            metadata={"prefix": locked.prefix, "changes": [UPDATABLE[f] for f in changed]},
+            metadata={
+                "prefix": locked.prefix,
+                "changes": list(dict.fromkeys(UPDATABLE[f] for f in changed)),
+            },
         )
     return locked

@@ -22,7 +22,8 @@ def replace_keys(tenant, actor, keys, *, grace_period: int = 0, name=None):
     (grace 0) or deprecated with `expiresAt = now + grace`. Returns (new_key, plaintext).
 
     The new key keeps the first key's name (unless `name` is given), scopes, agent, rate limit,
-    allowlist and metadata, and the same lifetime counted from now (none if it had none).
+    allowlist, metadata, permissions and quota, and the same lifetime counted from now (none if
+    it had none).
     """
     if not keys:
         raise Conflict("There is no live key to rotate.")
@@ -55,6 +56,9 @@ def replace_keys(tenant, actor, keys, *, grace_period: int = 0, name=None):
                 rate_limit_per_minute=template.rate_limit_per_minute,
                 allowed_ips=template.allowed_ips,
                 meta=template.meta,
+                permissions=template.permissions,
+                quota_limit=template.quota_limit,
+                quota_period=template.quota_period,
                 rotated_from=template if len(keys) == 1 else None,
                 now=now,
             )

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from access.decorators import get_or_404, tenant_view
+from access.ratelimit import quota_status
 from agents import charts
 from apikeys import serializers, services
 from apikeys.forms import (
@@ -23,6 +24,7 @@ from apikeys.forms import (
     MintKeyForm,
     UpdateKeyForm,
     portal_scopes,
+    quota_changes,
 )
 from apikeys.models import ApiKey
 from apikeys.search import key_search
@@ -45,6 +47,7 @@ KEY_FIELDS = {
     "rateLimitPerMinute": "rate_limit_per_minute",
     "allowedIps": "allowed_ips",
     "meta": "meta",
+    "permissions": "permissions",
 }
 
 
@@ -147,6 +150,7 @@ def api_key_list(request, tenant):
                 rate_limit_per_minute=data["rateLimitPerMinute"],
                 allowed_ips=data["allowedIps"],
                 meta=data["meta"],
+                **quota_changes(data["quota"]),
             )
         return respond(
             request,
@@ -185,6 +189,7 @@ def detail_context(request, tenant, key, **extra):
         "chart": charts.bar_chart(summary["daily"]),
         "events": list(tenant.audit_events.filter(target_id=str(key.pk))[:EVENTS_SHOWN]),
         "fragment": wants_fragment(request),
+        "key_quota": quota_status(key),
         **extra,
     }
 
@@ -212,6 +217,8 @@ def api_key_detail(request, tenant, key_id):
     if request.method in ("PATCH", "POST"):
         data, form = validate(UpdateKeyForm, request)
         changes = {kw: data[field] for field, kw in KEY_FIELDS.items() if field in form.provided}
+        if "quota" in form.provided:
+            changes.update(quota_changes(data["quota"]))
         key = services.update_key(tenant, request.actor, key, **changes)
         if not request.is_api and not wants_fragment(request):
             messages.success(request, f"Key “{key.name}” ({key.prefix}) saved.")

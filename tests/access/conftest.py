@@ -94,11 +94,11 @@ class World:
 
 def spend_budget(secret, path):
     """Use `secret` on acme-corp's `path` until it answers 429 (the test has set its rate limit
-    low); fail if it never does."""
+    or quota low); fail if it never does."""
     for _ in range(5):
         if call("get", api_url("acme-corp", path), credential=secret).status_code == 429:
             return
-    raise AssertionError(f"the key never reached its rate limit on {path}")
+    raise AssertionError(f"the key never reached its rate limit or quota on {path}")
 
 
 def key_row(key_id):

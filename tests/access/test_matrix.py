@@ -1,4 +1,4 @@
-"""Every door checks the same rules (SPEC §3, §6, §6a, §6b, §10): one table, door by rule.
+"""Every door checks the same rules (SPEC §3, §6, §6a, §6b, §10, §15): one table, door by rule.
 
 A row is a door: a way a credential gets a caller in. A column is a rule: a state of the
 credential, its agent or the request that some answer depends on. A cell is the SPEC's answer
@@ -56,6 +56,8 @@ WARN = Http(200, deprecated=True)  # served, with the deprecated key's headers
 U401 = Http(401, "unauthorized")
 F403 = Http(403, "forbidden")
 T429 = Http(429, "rate_limited")
+Q429 = Http(429, "quota_exceeded")
+S400 = Http(400, "invalid_scope")
 G400 = Http(400, "invalid_grant")
 # §10 "Errors": on /oauth/* a 401 keeps the RFC code; only a 403 or 429 uses §4's codes.
 C401 = Http(401, "invalid_client")
@@ -72,10 +74,13 @@ RULE_NAMES = (
     "rate_limited",
     "deprecated",
     "deleted",
+    "key_quota",
+    "agent_quota",
+    "key_permissions",
 )
 
 # fmt: off
-TABLE = {
+BASE = {
     #                      none  revo- exp-  agent agent key   agent other rate  depre dele-
     #                            ked   ired  inact exp.  IPs   IPs   tenan limit cated ted
     "admin_key":          (OK,   U401, U401, NA,   NA,   F403, NA,   U401, T429, WARN, U401),
@@ -90,6 +95,20 @@ TABLE = {
         "NOT_FOUND", "RATE_LIMITED",
     )) + (Code("VALID", deprecated=True), Code("NOT_FOUND")),
 }
+GUARDRAILS = {  # §15
+    #                     key quota  agent quota  key permissions
+    "admin_key":          (Q429,     NA,          NA),
+    "agent_key":          (Q429,     Q429,        OK),
+    "access_token":       (Q429,     Q429,        OK),
+    "refresh":            (Q429,     Q429,        OK),
+    "client_credentials": (Q429,     Q429,        S400),
+    "introspection":      (Q429,     Q429,        OK),
+    "token_revocation":   (Q429,     Q429,        OK),
+    "verify": tuple(Code(c) for c in (
+        "QUOTA_EXCEEDED", "QUOTA_EXCEEDED", "INSUFFICIENT_PERMISSIONS",
+    )),
+}
+TABLE = {door: BASE[door] + GUARDRAILS[door] for door in BASE}
 # fmt: on
 
 # --- the doors -----------------------------------------------------------------------------
@@ -128,7 +147,8 @@ DOORS = {
         _a_token,
         presents_key=False,
     ),
-    "client_credentials": Door("agent", lambda w: w.ask_token()),
+    # Asks for a permission the agent holds, so a key narrowed away from it is refused (§15).
+    "client_credentials": Door("agent", lambda w: w.ask_token(scope="read:reports")),
     "introspection": Door(
         "agent",
         lambda w: call(
@@ -163,7 +183,7 @@ DOORS = {
             "post",
             api_url(w.slug, "keys/verify"),
             credential=w.verifiers[w.slug],
-            body={"key": w.agent_secret, "ip": w.ip},
+            body={"key": w.agent_secret, "ip": w.ip, "permission": "read:reports"},
         ),
     ),
 }
@@ -193,7 +213,7 @@ class Case:
         self.monkeypatch.setattr(timezone, "now", lambda: real() + dt.timedelta(minutes=minutes))
 
     def spend_budget(self):
-        """Use the subject key until its rate limit (set to 1) answers 429."""
+        """Use the subject key until it answers 429 (its rate limit or quota is 1)."""
         spend_budget(
             self.subject_secret, "admin/api-keys" if self.door.subject == "admin" else "agents/me"
         )
@@ -238,6 +258,27 @@ def _deprecate(case):
     case.world.admin("post", f"api-keys/{case.subject_id}/rotate", {"gracePeriod": 3600})
 
 
+def _key_quota(case):
+    path = f"api-keys/{case.subject_id}"
+    case.world.admin("patch", path, {"quota": {"limit": 1, "period": "day"}})
+    case.spend_budget()
+
+
+def _agent_quota(case):
+    # Spent by another key of the agent: the agent's quota is shared by all its keys (§15).
+    path = f"agents/{case.world.agent_id}"
+    case.world.admin("patch", path, {"quota": {"limit": 1, "period": "month"}})
+    other = case.world.admin("post", f"{path}/keys", {"name": "sibling"}).json()["apiKey"]
+    assert call("get", api_url("acme-corp", "agents/me"), credential=other).status_code == 200
+    assert call("get", api_url("acme-corp", "agents/me"), credential=other).status_code == 429
+
+
+def _narrow_key(case):
+    # The agent holds read:reports; its key is narrowed to a permission the agent lacks.
+    path = f"api-keys/{case.subject_id}"
+    case.world.admin("patch", path, {"permissions": ["read:invoices"]})
+
+
 @dataclass(frozen=True)
 class Rule:
     after: Callable = _nothing  # applied once the door has prepared
@@ -259,6 +300,9 @@ RULES = {
     # Deleting the key ends it and the tokens it minted (§5, §10); it no longer exists, so a
     # use of it is an unknown key (logged, not audited).
     "deleted": Rule(lambda c: c.world.admin("delete", f"api-keys/{c.subject_id}")),
+    "key_quota": Rule(_key_quota),
+    "agent_quota": Rule(_agent_quota),
+    "key_permissions": Rule(_narrow_key),
 }
 
 # --- the checks ----------------------------------------------------------------------------

@@ -41,7 +41,7 @@ def test_edit_a_key_on_its_page_and_read_its_times(tokyo_page, tenant):
     title = last_used.get_attribute("title")
     assert "(Asia/Tokyo)" in title and f"{used:%Y-%m-%d %H:%M}" in title and "UTC" in title
 
-    page.get_by_text("Edit name, note, rate limit and allowed IPs…").click()
+    page.get_by_text(re.compile(r"^Edit name, note, rate limit")).click()
     page.get_by_label("Note").fill("deploys the web app")
     page.get_by_label("Rate limit, requests per minute").fill("30")
     page.get_by_role("button", name="Save key").click()
@@ -55,7 +55,7 @@ def test_edit_a_key_on_its_page_and_read_its_times(tokyo_page, tenant):
     )
 
     # A bad edit lands in place, with what was typed kept.
-    page.get_by_text("Edit name, note, rate limit and allowed IPs…").click()
+    page.get_by_text(re.compile(r"^Edit name, note, rate limit")).click()
     page.get_by_label("Allowed IPs or CIDR ranges").fill("999.1.1.1")
     page.get_by_role("button", name="Save key").click()
     expect(page.locator("#flash")).to_contain_text("allowedIps")

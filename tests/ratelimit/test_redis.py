@@ -24,11 +24,11 @@ ROOT = Path(__file__).resolve().parents[2]
 KEYS = "/t/acme-corp/api/v1/admin/api-keys"
 
 
-def _redis_answers() -> bool:
+def _redis_answers(url: str = REDIS_URL) -> bool:
     try:
         import redis
 
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
     except Exception:
         return False
 
