@@ -22,6 +22,7 @@ from audit.models import AppendOnlyError, AuditEvent
 from audit.services import record
 from tenants import services as tenant_services
 from tenants.models import Membership, Tenant, User
+from tenants.services import signin
 from tests.apikeys.test_concurrency import race
 from tests.conftest import mint_admin_key, requires_postgres
 from tests.perf.conftest import run_python
@@ -145,7 +146,7 @@ def test_a_users_events_in_several_tenants_are_chained_in_one_tenant_order(monke
         locked.append(tenant.pk)
         return record(tenant, *args, **kwargs)
 
-    monkeypatch.setattr(tenant_services, "record", recording)
+    monkeypatch.setattr(signin, "record", recording)
     tenant_services.log_out(RequestFactory().get("/"), user)
     assert locked == sorted(t.pk for t in tenants)
 

@@ -19,6 +19,7 @@ from access.actor import Actor
 from portal.serializers import ts
 from webhooks import services, transport
 from webhooks.models import Delivery
+from webhooks.services import delivery as delivery_services
 
 ACTOR = Actor.system("tests")
 DEADLINE = 1.5  # seconds per attempt (15 in production)
@@ -279,7 +280,7 @@ def test_a_failing_delivery_never_stops_the_worker(tenant, other_tenant, receive
             raise RuntimeError("the database went away")
         return record(delivery, **kwargs)
 
-    monkeypatch.setattr(services, "record_attempt", fails_for_one)
+    monkeypatch.setattr(delivery_services, "record_attempt", fails_for_one)
     call_command("runworker", "--until-idle", "--only", "webhooks.deliver")
     assert _attempt(fine)[0].status == "delivered"
     broken.refresh_from_db()

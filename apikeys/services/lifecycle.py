@@ -1,153 +1,20 @@
-"""API key lifecycle. Every rule and every write for keys lives here.
-
-Each service is one transaction that locks the key row (`select_for_update`), checks the state
-after locking, and records its audit event inside the same transaction. The plaintext key is
-returned to the caller exactly once and is never stored, logged or audited.
-"""
+"""A key's lifecycle: rotation (replacing keys by one new key), deprecation, activation,
+revocation, and the revocation of a leaked key."""
 
 import datetime as dt
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from access import keyformat, tokens
+from access import tokens
 from access.actor import Actor
-from access.rules import ADMIN_SCOPES  # noqa: F401
 from apikeys.models import ApiKey
-from apikeys.serializers import quota as quota_json
+from apikeys.services._common import _audit_key, _lock, _new_key
+from apikeys.services.keys import check_no_escalation
 from audit.services import record
-from portal.errors import Conflict, Forbidden, Invalid, NotFound
+from portal.errors import Conflict, Forbidden, Invalid
 
 MAX_GRACE_SECONDS = 7 * 24 * 3600
-
-
-def check_no_escalation(actor, scopes) -> None:
-    """A scoped key can never mint a key with a scope it lacks (and empty = full admin)."""
-    limited = actor.scopes
-    if limited is None:
-        return
-    if not scopes:
-        raise Forbidden("A scoped key cannot mint a full-admin key (no scopes).")
-    missing = sorted(set(scopes) - set(limited))
-    if missing:
-        raise Forbidden(f"A key cannot grant scopes it lacks itself: {', '.join(missing)}.")
-
-
-def _new_key(
-    tenant,
-    actor,
-    *,
-    kind,
-    name,
-    scopes,
-    expires_at,
-    agent,
-    rate_limit_per_minute,
-    allowed_ips,
-    permissions=None,
-    quota_limit=None,
-    quota_period="",
-    rotated_from=None,
-    now=None,
-    meta=None,
-):
-    parsed = keyformat.generate(kind)
-    pepper_id, digest = keyformat.digest(parsed.full)
-    key = ApiKey.objects.create(
-        tenant=tenant,
-        agent=agent,
-        kind=kind,
-        name=name,
-        public_id=parsed.public_id,
-        digest=digest,
-        pepper_id=pepper_id,
-        scopes=list(scopes or []),
-        expires_at=expires_at,
-        rate_limit_per_minute=rate_limit_per_minute,
-        allowed_ips=allowed_ips or None,
-        meta=dict(meta or {}),
-        permissions=list(permissions) if permissions is not None else None,
-        quota_limit=quota_limit or None,
-        quota_period=quota_period if quota_limit else "",
-        created_at=now or timezone.now(),
-        created_by_type=actor.type,
-        created_by_id=actor.id,
-        created_by_name=actor.name[:200],
-        rotated_from=rotated_from,
-    )
-    return key, parsed.full
-
-
-def _audit_key(key: ApiKey) -> dict:
-    return {
-        "prefix": key.prefix,
-        "kind": key.kind,
-        "agentId": str(key.agent_id) if key.agent_id else None,
-        "scopes": list(key.scopes),
-        "expiresAt": key.expires_at.isoformat() if key.expires_at else None,
-        "permissions": key.permissions,
-        "quota": quota_json(key),
-    }
-
-
-def mint_key(
-    tenant,
-    actor,
-    *,
-    name,
-    scopes=(),
-    expires_at=None,
-    agent=None,
-    rate_limit_per_minute=None,
-    allowed_ips=None,
-    meta=None,
-    permissions=None,
-    quota_limit=None,
-    quota_period="",
-):
-    """Mint a key: admin (no agent) or agent. Returns (key, plaintext) — show it once.
-    `permissions` (agent keys only; None: all of the agent's access set) narrow what the key
-    may do; `quota_limit` uses per `quota_period` ("day" | "month") bound it (SPEC §15)."""
-    kind = ApiKey.Kind.AGENT if agent is not None else ApiKey.Kind.ADMIN
-    if kind == ApiKey.Kind.ADMIN:
-        check_no_escalation(actor, scopes)
-        if permissions is not None:
-            raise Invalid({"permissions": ["Only agent keys carry permissions."]})
-    else:
-        scopes = ()
-    if expires_at is not None and expires_at <= timezone.now():
-        raise Invalid({"expiresAt": ["Must be in the future."]})
-    with transaction.atomic():
-        key, secret = _new_key(
-            tenant,
-            actor,
-            kind=kind,
-            name=name,
-            scopes=scopes,
-            expires_at=expires_at,
-            agent=agent,
-            rate_limit_per_minute=rate_limit_per_minute,
-            allowed_ips=allowed_ips,
-            meta=meta,
-            permissions=permissions,
-            quota_limit=quota_limit,
-            quota_period=quota_period,
-        )
-        record(tenant, actor, "api_key.created", target=key, metadata=_audit_key(key))
-    return key, secret
-
-
-def _lock(tenant, key) -> ApiKey:
-    """Re-read the key under a row lock, from the tenant (a vanished key is a 404)."""
-    locked = (
-        tenant.api_keys.select_for_update(of=("self",))
-        .select_related("agent")
-        .filter(pk=key.pk)
-        .first()
-    )
-    if locked is None:
-        raise NotFound()
-    return locked
 
 
 def replace_keys(tenant, actor, keys, *, grace_period: int = 0, name=None):
@@ -387,64 +254,3 @@ def _leak_transition(key, source):
         revoked_at=timezone.now(),
         revoked_reason="leaked",
     )
-
-
-def delete_key(tenant, actor, key) -> None:
-    """Remove the record; the key stops working. Its audit trail stays."""
-    with transaction.atomic():
-        locked = _lock(tenant, key)
-        record(
-            tenant,
-            actor,
-            "api_key.deleted",
-            target=locked,
-            metadata={"prefix": locked.prefix, "status": locked.display_status},
-        )
-        locked.delete()
-
-
-# Editable settings of a key: service keyword → JSON name (for the audit's `changes`).
-UPDATABLE = {
-    "name": "name",
-    "note": "note",
-    "rate_limit_per_minute": "rateLimitPerMinute",
-    "allowed_ips": "allowedIps",
-    "meta": "meta",
-    "permissions": "permissions",
-    "quota_limit": "quota",
-    "quota_period": "quota",
-}
-
-
-def update_key(tenant, actor, key, **changes):
-    """Rename a key, or change its note, rate limit or IP allowlist (any key, any status: a
-    revoked key's note and name still tell people what it was). Audited as `api_key.updated`
-    with the names of the fields that changed."""
-    unknown = set(changes) - set(UPDATABLE)
-    if unknown:
-        raise TypeError(f"update_key() got unknown fields: {sorted(unknown)}")
-    if "allowed_ips" in changes:
-        changes["allowed_ips"] = changes["allowed_ips"] or None
-    if "meta" in changes:
-        changes["meta"] = dict(changes["meta"] or {})
-    with transaction.atomic():
-        locked = _lock(tenant, key)
-        if changes.get("permissions") is not None and locked.kind != ApiKey.Kind.AGENT:
-            raise Invalid({"permissions": ["Only agent keys carry permissions."]})
-        changed = [f for f, v in changes.items() if getattr(locked, f) != v]
-        if not changed:
-            return locked
-        for field in changed:
-            setattr(locked, field, changes[field])
-        locked.save(update_fields=changed)
-        record(
-            tenant,
-            actor,
-            "api_key.updated",
-            target=locked,
-            metadata={
-                "prefix": locked.prefix,
-                "changes": list(dict.fromkeys(UPDATABLE[f] for f in changed)),
-            },
-        )
-    return locked

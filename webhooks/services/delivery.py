@@ -1,8 +1,9 @@
-"""Webhook rules: subscriptions, secrets, deliveries and their retries, outbox pruning.
+"""Delivery: claiming due rows under a lease, one attempt each, its record, retries, and
+disabling an endpoint that keeps failing.
 
 The worker (`manage.py runworker`, through `webhooks/jobs.py`) holds no rules: its delivery
-job runs a `Courier` (claims, sends on a few threads, records) and its pruning job `prune`;
-tests call them directly with a fake clock (`now`).
+job runs a `Courier` (claims, sends on a few threads, records); tests call it directly with a
+fake clock (`now`).
 """
 
 import datetime as dt
@@ -22,134 +23,20 @@ from django.utils import timezone
 from access.actor import Actor
 from audit.services import record
 from portal import metrics
-from portal.errors import Conflict, Invalid
 from portal.serializers import ts
-from webhooks import outbox, signing, ssrf, transport
+from webhooks import signing, transport
 from webhooks.models import Delivery, Webhook
+from webhooks.services.subscriptions import signing_secrets
 
 RETRY_SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 36000]  # seconds after each failure
 JITTER = 0.1  # ± 10 %
 DISABLE_AFTER = dt.timedelta(days=5)
-PRUNE_AFTER = dt.timedelta(days=30)
-DEFAULT_GRACE = 86400
 
 log = logging.getLogger("tessera.webhooks")
 
 
 def system_actor(name: str) -> Actor:
     return Actor.system(name)
-
-
-def _check_url(url: str) -> None:
-    problem = ssrf.check_url(url)
-    if problem:
-        raise Invalid({"url": [problem]})
-
-
-# --- subscriptions ----------------------------------------------------------------------------
-
-
-def create_webhook(tenant, actor, *, url, description="", event_types=None):
-    """Returns (webhook, secret); the secret is shown once and stored only encrypted."""
-    _check_url(url)
-    secret = signing.new_secret()
-    with transaction.atomic():
-        hook = Webhook.objects.create(
-            tenant=tenant,
-            url=url,
-            description=description,
-            event_types=list(event_types or []),
-            secret_encrypted=signing.encrypt(secret),
-        )
-        record(tenant, actor, "webhook.created", target=hook, metadata={"url": url})
-    return hook, secret
-
-
-def update_webhook(tenant, actor, hook, **changes):
-    if "url" in changes:
-        _check_url(changes["url"])
-    with transaction.atomic():
-        hook = Webhook.objects.select_for_update().get(pk=hook.pk, tenant=tenant)
-        if changes.get("is_active") and not hook.is_active:
-            hook.disabled_reason = ""
-            hook.failing_since = None
-        for name, value in changes.items():
-            setattr(hook, name, value)
-        hook.save()
-        fields = sorted(changes)
-        record(tenant, actor, "webhook.updated", target=hook, metadata={"fields": fields})
-    return hook
-
-
-def delete_webhook(tenant, actor, hook):
-    with transaction.atomic():
-        record(tenant, actor, "webhook.deleted", target=hook, metadata={"url": hook.url})
-        hook.delete()
-
-
-def rotate_secret(tenant, actor, hook, *, grace_period=DEFAULT_GRACE, now=None):
-    """A new secret; the old one keeps signing (a second signature) until the deadline."""
-    now = now or timezone.now()
-    secret = signing.new_secret()
-    with transaction.atomic():
-        hook = Webhook.objects.select_for_update().get(pk=hook.pk, tenant=tenant)
-        if grace_period:
-            hook.previous_secret_encrypted = hook.secret_encrypted
-            hook.previous_secret_expires_at = now + dt.timedelta(seconds=grace_period)
-        else:
-            hook.previous_secret_encrypted = ""
-            hook.previous_secret_expires_at = None
-        hook.secret_encrypted = signing.encrypt(secret)
-        hook.save()
-        record(
-            tenant,
-            actor,
-            "webhook.secret_rotated",
-            target=hook,
-            metadata={"gracePeriod": grace_period},
-        )
-    return hook, secret
-
-
-def signing_secrets(hook, now) -> list[str]:
-    secrets_ = [signing.decrypt(hook.secret_encrypted)]
-    if hook.previous_secret_encrypted and hook.previous_secret_expires_at > now:
-        secrets_.append(signing.decrypt(hook.previous_secret_encrypted))
-    return secrets_
-
-
-def send_test(tenant, actor, hook, *, now=None) -> Delivery:
-    """Queue a `webhook.test` event for this one webhook."""
-    now = now or timezone.now()
-    data = {
-        "webhookId": str(hook.pk),
-        "message": "This is a test event from Tessera.",
-        "actor": actor.as_ref(),
-        "tenant": tenant.slug,
-    }
-    payload = outbox.body("webhook.test", ts(now), data)
-    d = outbox.delivery(tenant, hook, "webhook.test", payload, now)
-    d.save(force_insert=True)
-    return d
-
-
-def redeliver(tenant, actor, delivery, *, now=None) -> Delivery:
-    """Send the same event again, with the same webhook-id, through the usual retry schedule."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        d = Delivery.objects.select_for_update().get(pk=delivery.pk, tenant=tenant)
-        if d.status == Delivery.Status.PENDING and d.lease_until and d.lease_until > now:
-            raise Conflict("This delivery is being sent right now.")
-        d.status = Delivery.Status.PENDING
-        d.retry_index = 0
-        d.next_attempt_at = now
-        d.lease_until = None
-        d.lease_token = ""  # a worker that lost its lease earlier cannot record on this round
-        d.save()
-    return d
-
-
-# --- delivery ---------------------------------------------------------------------------------
 
 
 def lease_seconds() -> float:
@@ -404,17 +291,6 @@ def deliver_due(*, now=None, limit=20) -> int:
         courier.dispatch(now=now, limit=limit)
         courier.drain(now=now)
     return courier.attempts
-
-
-# --- housekeeping ------------------------------------------------------------------------
-
-
-def prune(*, now=None) -> int:
-    now = now or timezone.now()
-    deleted, _ = Delivery.objects.filter(
-        status=Delivery.Status.DELIVERED, delivered_at__lte=now - PRUNE_AFTER
-    ).delete()
-    return deleted
 
 
 def payload_of(delivery) -> dict:
