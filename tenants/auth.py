@@ -6,7 +6,6 @@ completed sign-in (after any second factor) and a logout are audited in every te
 """
 
 from allauth.account.adapter import DefaultAccountAdapter
-from allauth.account.authentication import get_authentication_records
 from allauth.account.decorators import reauthentication_required
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.mfa.utils import is_mfa_enabled
@@ -83,17 +82,12 @@ def audit_mfa_removed(sender, request, user, authenticator, **kwargs):
 MFA_SETUP_URL = "mfa_index"
 
 
-def signed_in_with_sso(request) -> bool:
-    records = get_authentication_records(request, request.user)
-    return any(r.get("method") == "socialaccount" for r in records)
-
-
 def session_refusal(request, tenant) -> str | None:
     """Why this session may not use `tenant` now: "mfa" when the tenant requires a second
     factor the user has not set up, "sso" when it takes SSO sign-ins only; None when it may."""
     if tenant.require_mfa and not is_mfa_enabled(request.user):
         return "mfa"
-    if tenant.sso_only and not signed_in_with_sso(request):
+    if tenant.sso_only and not services.signed_in_with_sso(request):
         return "sso"
     return None
 

@@ -27,6 +27,7 @@ from .signin import (
     login_failed,
     mfa_changed,
     refuse_if_locked,
+    signed_in_with_sso,
 )
 from .tenants import create_tenant, update_signin_policy
 from .users import generate_password, get_or_create_user, normalise_email, set_password
@@ -55,4 +56,5 @@ __all__ = [
     "set_member",
     "set_password",
     "update_signin_policy",
+    "signed_in_with_sso",
 ]

@@ -8,6 +8,7 @@ import hashlib
 import math
 import time
 
+from allauth.account.authentication import get_authentication_records
 from django.core.cache import cache
 from django.db import transaction
 
@@ -152,3 +153,9 @@ def end_session(request, user, session_id: int) -> bool:
         return False
     session.end()
     return True
+
+
+def signed_in_with_sso(request) -> bool:
+    """Did this session sign in through single sign-on (allauth's authentication records)?"""
+    records = get_authentication_records(request, request.user)
+    return any(r.get("method") == "socialaccount" for r in records)

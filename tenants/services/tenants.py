@@ -8,6 +8,7 @@ from audit.services import record
 from portal.errors import Conflict, Forbidden, Invalid
 from portal.validation import clean_name
 from tenants.models import TENANT_SLUG_RE, Membership, Tenant
+from tenants.services.signin import signed_in_with_sso
 
 Role = Membership.Role
 
@@ -42,8 +43,6 @@ def update_signin_policy(request, tenant, actor, *, require_mfa=None, sso_only=N
     """Owners set `requireMfa` and `ssoOnly` (None leaves one as it is), signed in: a key
     cannot (an admin could mint a full-admin key). Turning `ssoOnly` on needs a session that
     signed in with SSO, so the owner who sets it is not locked out."""
-    from tenants.auth import signed_in_with_sso
-
     membership = actor.membership
     if actor.key is not None or membership is None or not membership.allows(Role.OWNER):
         raise Forbidden("Only an owner, signed in to the portal, may change the sign-in policy.")
