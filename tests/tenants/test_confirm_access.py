@@ -54,6 +54,20 @@ def test_an_htmx_post_is_sent_to_the_page_as_a_whole(unconfirmed):
     assert not ApiKey.objects.exists()
 
 
+def test_an_htmx_post_completes_as_a_whole_page_after_the_check(unconfirmed):
+    """The browser is on the confirmation page when the kept post runs: the key is shown in the
+    portal's page (layout and all), not in the fragment the HTMX form had asked for."""
+    location = unconfirmed.post(KEYS, {"name": "ci", "scopes": "agents:read"}, headers=HTMX)[
+        "HX-Redirect"
+    ]
+    response = unconfirmed.post(location, {"password": PASSWORD})
+    assert response.status_code == 201
+    page = response.content.decode()
+    (key,) = ApiKey.objects.all()
+    assert key.prefix in page
+    assert "<html" in page and 'rel="stylesheet"' in page
+
+
 def test_the_check_counts_for_ten_minutes(owner_client, monkeypatch):
     assert owner_client.post(KEYS, {"name": "now"}).status_code == 201
     real = time.time
