@@ -187,22 +187,17 @@ def activate_key(tenant, actor, key):
 def revoke_key(tenant, actor, key, *, reason: str = ""):
     """active/deprecated → revoked, for good; the tokens it minted end with it, whatever the
     reason says."""
-    return _transition(
-        tenant,
-        actor,
-        key,
-        "api_key.revoked",
-        check=_can_revoke,
-        status=ApiKey.Status.REVOKED,
-        revoked_at=timezone.now(),
-        revoked_reason=reason or "",
-        revoked_by_rotation=False,
-    )
+    return _revoke(tenant, actor, key, reason=reason or "", by_rotation=False)
 
 
 def revoke_rotated_key(tenant, actor, key):
     """Revoke a key still in the grace window of its rotation, as part of a new rotation: its
     tokens live on until they expire, as those of any key a rotation revokes."""
+    return _revoke(tenant, actor, key, reason="rotated", by_rotation=True)
+
+
+def _revoke(tenant, actor, key, *, reason: str, by_rotation: bool):
+    # Whether a rotation revoked the key is recorded here, never read back from `reason`.
     return _transition(
         tenant,
         actor,
@@ -211,8 +206,8 @@ def revoke_rotated_key(tenant, actor, key):
         check=_can_revoke,
         status=ApiKey.Status.REVOKED,
         revoked_at=timezone.now(),
-        revoked_reason="rotated",
-        revoked_by_rotation=True,
+        revoked_reason=reason,
+        revoked_by_rotation=by_rotation,
     )
 
 
